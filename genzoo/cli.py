@@ -1,0 +1,124 @@
+"""The `genzoo` command (also `python -m genzoo`).
+
+    genzoo list [--family F]                      the catalog: embedded and published models
+    genzoo generate "prompt" [--model gpt2 ...]   GPT-2 text, streamed to stdout
+    genzoo sample MODEL [--n 64 --seed 0 --out grid.png ...]   GAN, VAE or diffusion samples
+    genzoo translate MODEL in.jpg out.jpg         CycleGAN image translation (a folder works too)
+    genzoo reconstruct MODEL in.png out.png       VAE encode + decode
+    genzoo interpolate MODEL ...                  latent interpolation strips (VAE, GAN)
+    genzoo train FAMILY ...                       a family's training loop
+    genzoo demo [--out DIR]                       every embedded model, offline
+
+The first positional argument after a model command is the model: a catalog name or a local checkpoint (its
+family is read from config.json; `--family F` says it when there is none). Each family parses the rest itself,
+so `genzoo sample ddpm-cifar10-32 --help` lists the diffusion options.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from .errors import GenzooError
+
+MODEL_COMMANDS = ("sample", "translate", "reconstruct", "interpolate")
+FIXED_FAMILY = {"generate": "gpt2", "translate": "cyclegan", "reconstruct": "vae"}
+USAGE = __doc__.split("\n\n")[1]
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print("usage:\n" + USAGE)
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(f"genzoo {__version__}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    try:
+        return _dispatch(command, rest) or 0
+    except GenzooError as e:
+        print(f"genzoo {command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(command: str, rest: list[str]) -> int:
+    if command == "list":
+        return list_command(rest)
+    if command == "demo":
+        return importlib.import_module("genzoo.demo").main(rest)
+    if command == "generate":
+        return _family_command("gpt2", "generate", rest)
+    if command == "train":
+        if not rest or rest[0].startswith("-"):
+            print("usage: genzoo train FAMILY [options]   (FAMILY: gpt2, gan, cyclegan, vae, diffusion)", file=sys.stderr)
+            return 2
+        return _family_command(rest[0], "train", rest[1:])
+    if command in MODEL_COMMANDS:
+        family, rest = _pop_family(rest)
+        if family is None:
+            if command in FIXED_FAMILY:
+                family = FIXED_FAMILY[command]
+            elif not rest or rest[0].startswith("-"):
+                print(f"usage: genzoo {command} MODEL [options]   (`genzoo {command} MODEL --help` lists the options)")
+                return 0 if rest[:1] in (["-h"], ["--help"]) else 2
+            else:
+                from .registry import family_of
+
+                family = family_of(rest[0])
+        return _family_command(family, command, rest)
+    print(f"genzoo: unknown command {command!r}\nusage:\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+def _pop_family(rest: list[str]):
+    rest = list(rest)
+    for i, arg in enumerate(rest):
+        if arg == "--family" and i + 1 < len(rest):
+            family = rest[i + 1]
+            del rest[i:i + 2]
+            return family, rest
+        if arg.startswith("--family="):
+            del rest[i]
+            return arg.split("=", 1)[1], rest
+    return None, rest
+
+
+def _family_command(family: str, command: str, rest: list[str]) -> int:
+    from .registry import FAMILIES
+
+    if family not in FAMILIES:
+        raise GenzooError(f"unknown family {family!r}: one of {', '.join(FAMILIES)}")
+    try:
+        module = importlib.import_module(f"genzoo.{family}.cli")
+    except ModuleNotFoundError as e:
+        if e.name in (f"genzoo.{family}", f"genzoo.{family}.cli"):
+            raise GenzooError(f"the {family} family has no command-line tools yet") from e
+        raise
+    handler = getattr(module, command, None)
+    if handler is None:
+        offered = [c for c in ("generate",) + MODEL_COMMANDS + ("train",) if hasattr(module, c)]
+        raise GenzooError(f"{family} models do not support `genzoo {command}`; they support: {', '.join(offered)}")
+    return handler(rest)
+
+
+def list_command(argv: list[str]) -> int:
+    import argparse
+
+    from .registry import list_models
+
+    parser = argparse.ArgumentParser(prog="genzoo list", description="List the catalog.")
+    parser.add_argument("--family", help="only this family")
+    args = parser.parse_args(argv)
+    rows = [("name", "family", "params", "offline", "source")]
+    for e in list_models(args.family):
+        params = "" if e.params is None else (f"{e.params / 1e6:.1f}M" if e.params >= 1e5 else f"{e.params / 1e3:.1f}K")
+        rows.append((e.name, e.family, params, "yes" if e.offline else "no", e.where))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    return 0
