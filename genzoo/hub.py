@@ -86,7 +86,9 @@ def resolve_first(source, candidates, revision: str | None = None) -> Path:
                 return hub_download(source, name, revision=revision)
             except _MissingFile as e:
                 misses.append(str(e))
-        raise HubError(f"Hub repo {source!r} (revision {revision or 'main'}) has none of {list(candidates)}")
+        where = "the Hugging Face cache (HF_HUB_OFFLINE is set)" if is_offline() else f"Hub repo {source!r}"
+        raise HubError(f"{where} has none of {list(candidates)} for {source!r} (revision {revision or 'main'}). "
+                       f"Details: {'; '.join(misses)}")
     if is_url(source):
         return download_url(source)
     raise HubError(f"{source!r} is neither an existing file or directory, nor a Hub repo id (owner/name), nor a URL")
@@ -117,9 +119,7 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
 
     try:
         return Path(hf_hub_download(repo_id, filename, revision=revision))
-    except hf_errors.EntryNotFoundError as e:
-        raise _MissingFile(f"{repo_id} has no file {filename!r}") from e
-    except hf_errors.LocalEntryNotFoundError as e:
+    except hf_errors.LocalEntryNotFoundError as e:  # (a subclass of EntryNotFoundError: catch it first)
         # Offline mode or no connection, and the file is not in the cache.
         if is_offline():
             raise _MissingFile(f"{repo_id}/{filename} is not in the Hugging Face cache and HF_HUB_OFFLINE is set") from e
@@ -129,6 +129,8 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
             + (f" --revision {revision}" if revision else "")
             + ", then copy the cache (HF_HOME) here, or pass a local directory instead of the repo id."
         ) from e
+    except hf_errors.EntryNotFoundError as e:
+        raise _MissingFile(f"{repo_id} has no file {filename!r}") from e
     except hf_errors.RepositoryNotFoundError as e:
         raise HubError(f"no Hub repo {repo_id!r} (or it is private: log in with `huggingface-cli login`)") from e
     except hf_errors.RevisionNotFoundError as e:

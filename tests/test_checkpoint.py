@@ -1,0 +1,151 @@
+import json
+import os
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from genzoo import checkpoint
+from genzoo.errors import CheckpointError
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.out = nn.Linear(3, 4, bias=False)
+
+
+def test_save_pretrained_round_trip(tmp_path):
+    model = Tiny()
+    checkpoint.save_pretrained(tmp_path, model.state_dict(), {"width": 4}, family="gpt2")
+    config = checkpoint.read_config(tmp_path)
+    assert config == {"genzoo_family": "gpt2", "genzoo_format": 1, "width": 4}
+    loaded = checkpoint.load_state_dict(tmp_path / "model.safetensors")
+    assert set(loaded) == set(model.state_dict())
+    for k, v in model.state_dict().items():
+        assert torch.equal(loaded[k], v)
+
+
+def test_save_pretrained_stores_tied_tensors(tmp_path):
+    shared = torch.randn(3, 3)
+    checkpoint.save_pretrained(tmp_path, {"a": shared, "b": shared}, {}, family="gpt2")
+    loaded = checkpoint.load_state_dict(tmp_path / "model.safetensors")
+    assert torch.equal(loaded["a"], loaded["b"])
+
+
+def test_torch_file_is_read_with_weights_only(tmp_path):
+    sd = Tiny().state_dict()
+    torch.save({"state_dict": sd, "epoch": 3}, tmp_path / "ckpt.pt")
+    obj = checkpoint.load_state_dict(tmp_path / "ckpt.pt")
+    inner = checkpoint.unwrap_state_dict(obj)
+    assert torch.equal(inner["fc.weight"], sd["fc.weight"])
+
+
+class _Exploit:
+    marker = None
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_code_pickle_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    _Exploit.marker = marker
+    path = tmp_path / "evil.bin"
+    with open(path, "wb") as f:
+        pickle.dump({"weight": _Exploit()}, f)
+    with pytest.raises(CheckpointError, match="refused"):
+        checkpoint.load_state_dict(path)
+    assert not marker.exists()
+    torch.save({"w": torch.zeros(1), "x": _Exploit()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="refused"):
+        checkpoint.load_state_dict(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "model.bin"])
+def test_truncated_file_is_a_clear_error(tmp_path, name):
+    sd = {"w": torch.randn(64, 64)}
+    path = tmp_path / name
+    if name.endswith(".safetensors"):
+        from safetensors.torch import save_file
+        save_file(sd, str(path))
+    else:
+        torch.save(sd, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        checkpoint.load_state_dict(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        checkpoint.load_state_dict(tmp_path / "nope.safetensors")
+
+
+def test_reconcile_reports_everything_at_once():
+    sd = Tiny().state_dict()
+    sd.pop("fc.bias")
+    sd["extra.weight"] = torch.zeros(1)
+    sd["out.weight"] = torch.zeros(5, 5)
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.reconcile(Tiny(), sd, "some/ckpt.safetensors")
+    message = str(info.value)
+    assert "some/ckpt.safetensors" in message
+    assert "missing keys: fc.bias" in message
+    assert "unexpected keys: extra.weight" in message
+    assert "out.weight: checkpoint (5, 5) vs model (4, 3)" in message
+
+
+def test_build_and_load_never_initialises_randomly(monkeypatch):
+    calls = []
+    original = nn.Linear.reset_parameters
+
+    def spy(self):
+        calls.append(self.weight.device.type)
+        original(self)
+
+    monkeypatch.setattr(nn.Linear, "reset_parameters", spy)
+    source = {k: v.clone() for k, v in Tiny().state_dict().items()}
+    calls.clear()
+    model = checkpoint.build_and_load(Tiny, source, device="cpu", dtype="bfloat16")
+    assert calls and set(calls) == {"meta"}  # init ran only on meta tensors: no real memory, no real RNG work
+    assert model.fc.weight.dtype == torch.bfloat16 and model.fc.weight.device.type == "cpu"
+    assert torch.equal(model.fc.weight, source["fc.weight"].bfloat16())
+    assert not model.training
+
+
+def test_build_and_load_fills_non_persistent_buffers():
+    class WithBuffer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+            self.register_buffer("scale", torch.ones(2), persistent=False)
+
+        def reset_buffers(self):
+            self.scale = torch.full((2,), 2.0, device=self.fc.weight.device)
+
+    sd = {k: v.clone() for k, v in WithBuffer().state_dict().items()}
+    model = checkpoint.build_and_load(WithBuffer, sd, device="cpu")
+    assert torch.equal(model.scale, torch.full((2,), 2.0))
+
+
+def test_check_family(tmp_path):
+    checkpoint.check_family({"genzoo_family": "vae"}, "vae", tmp_path)
+    with pytest.raises(CheckpointError, match="genzoo 'vae' checkpoint, not 'gpt2'"):
+        checkpoint.check_family({"genzoo_family": "vae"}, "gpt2", tmp_path)
+
+
+def test_strip_prefix_and_unwrap_errors():
+    sd = {"_orig_mod.a": torch.zeros(1), "b": torch.zeros(1)}
+    assert set(checkpoint.strip_prefix(sd, "_orig_mod.")) == {"a", "b"}
+    with pytest.raises(CheckpointError, match="no state dict"):
+        checkpoint.unwrap_state_dict({"epoch": 3}, "x.pt")
+
+
+def test_bad_config_json(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        checkpoint.read_config(tmp_path)
