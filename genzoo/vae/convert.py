@@ -1,0 +1,235 @@
+"""Published VAE checkpoints -> genzoo state dicts, and configs inferred from tensor shapes.
+
+Pure functions on dicts of tensors: nothing here builds a model. One converter per layout found in the wild:
+
+* pytorch/examples `vae/main.py` (`torch.save(model.state_dict())`): fc1, fc21, fc22, fc3, fc4. Same names in
+  genzoo; sizes (784-400-20) are read from the shapes.
+* diffusers AutoencoderKL (stabilityai/sd-vae-ft-mse, sd-vae-ft-ema: config.json +
+  diffusion_pytorch_model.safetensors / .bin), with both attention namings: the old query/key/value/proj_attn
+  (diffusers < 0.14, what sd-vae-ft-mse still ships) and the new to_q/to_k/to_v/to_out.0.
+* the original latent-diffusion layout (CompVis / stabilityai/sd-vae-ft-mse-original `.ckpt`/`.safetensors`, and
+  the `first_stage_model.` part of a full Stable Diffusion checkpoint): encoder.down.0.block.0, mid.attn_1.q
+  stored as 1x1 convs, decoder.up.N counted from the lowest resolution.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+
+from ..errors import CheckpointError, ConfigError
+from .autoencoder_kl import AutoencoderKLConfig
+from .model import ConvVAEConfig, MLPVAEConfig
+
+CONFIG_CLASSES = {"mlp": MLPVAEConfig, "conv": ConvVAEConfig, "autoencoder_kl": AutoencoderKLConfig}
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")   # DDP, torch.compile
+
+
+# -- the pytorch/examples MLP ----------------------------------------------------------------------------------
+EXAMPLES_MLP_KEYS = {f"{layer}.{p}" for layer in ("fc1", "fc21", "fc22", "fc3", "fc4") for p in ("weight", "bias")}
+
+
+def is_pytorch_examples_mlp(state_dict: dict) -> bool:
+    return set(_strip_wrappers(state_dict)) == EXAMPLES_MLP_KEYS
+
+
+def convert_pytorch_examples_mlp(state_dict: dict, path="<checkpoint>", image_shape=None):
+    """-> (MLPVAEConfig, state dict). The names already match; sizes come from fc1 (in x hidden) and fc21 (latent)."""
+    state_dict = _strip_wrappers(state_dict)
+    missing = sorted(EXAMPLES_MLP_KEYS - set(state_dict))
+    if missing:
+        raise CheckpointError(f"{path} is not a pytorch/examples VAE state dict: missing {missing}")
+    hidden, in_features = state_dict["fc1.weight"].shape
+    latent_dim = state_dict["fc21.weight"].shape[0]
+    expected = {"fc1.weight": (hidden, in_features), "fc21.weight": (latent_dim, hidden),
+                "fc22.weight": (latent_dim, hidden), "fc3.weight": (hidden, latent_dim),
+                "fc4.weight": (in_features, hidden)}
+    wrong = [f"{k}: {tuple(state_dict[k].shape)} (expected {v})" for k, v in expected.items()
+             if tuple(state_dict[k].shape) != v]
+    if wrong:
+        raise CheckpointError(f"{path}: the fc layers do not chain ({in_features}-{hidden}-{latent_dim}): {', '.join(wrong)}")
+    config = MLPVAEConfig(in_features=in_features, hidden=hidden, latent_dim=latent_dim,
+                          image_shape=image_shape or _guess_image_shape(in_features, path))
+    return config, state_dict
+
+
+def _guess_image_shape(in_features: int, path) -> tuple:
+    for channels in (1, 3):
+        side = math.isqrt(in_features // channels)
+        if in_features % channels == 0 and side * side * channels == in_features:
+            return (channels, side, side)
+    raise CheckpointError(f"{path}: cannot tell the image shape of {in_features} inputs (not C x S x S for C = 1 or "
+                          f"3): pass image_shape=(C, H, W) to from_pretrained")
+
+
+# -- diffusers AutoencoderKL -----------------------------------------------------------------------------------
+ATTENTION = r"^(.*\.attentions\.\d+)\."
+DIFFUSERS_RENAMES = [  # foreign key pattern -> genzoo key
+    (ATTENTION + r"query\.", r"\1.to_q."),          # diffusers < 0.14 AttentionBlock
+    (ATTENTION + r"key\.", r"\1.to_k."),
+    (ATTENTION + r"value\.", r"\1.to_v."),
+    (ATTENTION + r"proj_attn\.", r"\1.to_out."),
+    (ATTENTION + r"to_out\.0\.", r"\1.to_out."),    # current diffusers: to_out is [Linear, Dropout]
+]
+# Attention projections are Linear in genzoo; some exports store them as 1x1 convs (C, C, 1, 1).
+ATTENTION_WEIGHT = re.compile(r"\.attentions\.\d+\.to_(q|k|v|out)\.weight$")
+
+
+def convert_diffusers_autoencoder_kl(state_dict: dict, config_json: dict | None = None, path="<checkpoint>"):
+    """-> (AutoencoderKLConfig, state dict) from diffusers' layout (either attention naming)."""
+    state_dict = _rename(_strip_wrappers(state_dict), DIFFUSERS_RENAMES)
+    state_dict = _squeeze_attention_convs(state_dict)
+    return infer_autoencoder_kl_config(state_dict, config_json, path), state_dict
+
+
+def check_diffusers_config(config_json: dict, path) -> None:
+    """Refuse diffusers AutoencoderKL variants this implementation does not build (rather than load them wrong)."""
+    unsupported = []
+    for key in ("down_block_types", "up_block_types"):
+        expected = "DownEncoderBlock2D" if key.startswith("down") else "UpDecoderBlock2D"
+        if any(t != expected for t in config_json.get(key, [expected])):
+            unsupported.append(f"{key}={config_json[key]}")
+    if config_json.get("act_fn", "silu") != "silu":
+        unsupported.append(f"act_fn={config_json['act_fn']!r}")
+    if config_json.get("latents_mean") or config_json.get("latents_std"):
+        unsupported.append("latents_mean/latents_std")
+    if unsupported:
+        raise CheckpointError(f"{path}: this AutoencoderKL uses {', '.join(unsupported)}; genzoo builds the Stable "
+                              f"Diffusion VAE (DownEncoderBlock2D/UpDecoderBlock2D, SiLU) only")
+
+
+def infer_autoencoder_kl_config(state_dict: dict, config_json: dict | None = None, path="<checkpoint>"):
+    """Architecture from tensor shapes; norm groups, sample size and scaling factor from config.json if there is one."""
+    config_json = dict(config_json or {})
+    if config_json:
+        check_diffusers_config(config_json, path)
+    required = ["encoder.conv_in.weight", "decoder.conv_in.weight", "decoder.conv_out.weight",
+                "encoder.down_blocks.0.resnets.0.conv1.weight"]
+    missing = [k for k in required if k not in state_dict]
+    if missing:
+        raise CheckpointError(f"{path} is not an AutoencoderKL checkpoint: no {missing} "
+                              f"(first keys: {list(state_dict)[:6]})")
+    levels = _count(state_dict, r"^encoder\.down_blocks\.(\d+)\.")
+    block_out_channels = tuple(state_dict[f"encoder.down_blocks.{i}.resnets.0.conv1.weight"].shape[0]
+                               for i in range(levels))
+    inferred = dict(
+        in_channels=state_dict["encoder.conv_in.weight"].shape[1],
+        out_channels=state_dict["decoder.conv_out.weight"].shape[0],
+        block_out_channels=block_out_channels,
+        layers_per_block=_count(state_dict, r"^encoder\.down_blocks\.0\.resnets\.(\d+)\."),
+        latent_channels=state_dict["decoder.conv_in.weight"].shape[1],
+        use_quant_conv="quant_conv.weight" in state_dict,
+        use_post_quant_conv="post_quant_conv.weight" in state_dict,
+        mid_block_add_attention="encoder.mid_block.attentions.0.to_q.weight" in state_dict,
+    )
+    for key in ("block_out_channels", "layers_per_block", "latent_channels", "in_channels", "out_channels"):
+        if key in config_json and _as_tuple(config_json[key]) != _as_tuple(inferred[key]):
+            raise CheckpointError(f"{path}: config.json says {key}={config_json[key]} but the weights have "
+                                  f"{inferred[key]}: the config and the weights do not belong together")
+    sample_size = config_json.get("sample_size", AutoencoderKLConfig.sample_size)
+    if isinstance(sample_size, (list, tuple)):
+        sample_size = sample_size[0]
+    scaling_factor = config_json.get("scaling_factor")
+    try:
+        return AutoencoderKLConfig(
+            **inferred,
+            norm_num_groups=config_json.get("norm_num_groups", 32),
+            sample_size=int(sample_size),
+            # diffusers' default: sd-vae-ft-mse's config.json predates the field and relies on it.
+            scaling_factor=float(scaling_factor) if scaling_factor is not None else 0.18215,
+            shift_factor=config_json.get("shift_factor"),
+        )
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+
+
+# -- the original latent-diffusion layout ----------------------------------------------------------------------
+LDM_PREFIXES = ("first_stage_model.", "vae.")   # a full SD checkpoint; some VAE exports
+LDM_RENAMES = [
+    (r"^encoder\.down\.(\d+)\.block\.(\d+)\.", r"encoder.down_blocks.\1.resnets.\2."),
+    (r"^encoder\.down\.(\d+)\.downsample\.conv\.", r"encoder.down_blocks.\1.downsamplers.0.conv."),
+    (r"^(encoder|decoder)\.mid\.block_1\.", r"\1.mid_block.resnets.0."),
+    (r"^(encoder|decoder)\.mid\.block_2\.", r"\1.mid_block.resnets.1."),
+    (r"^(encoder|decoder)\.mid\.attn_1\.norm\.", r"\1.mid_block.attentions.0.group_norm."),
+    (r"^(encoder|decoder)\.mid\.attn_1\.(q|k|v)\.", r"\1.mid_block.attentions.0.to_\2."),
+    (r"^(encoder|decoder)\.mid\.attn_1\.proj_out\.", r"\1.mid_block.attentions.0.to_out."),
+    (r"^(encoder|decoder)\.norm_out\.", r"\1.conv_norm_out."),
+    (r"\.nin_shortcut\.", r".conv_shortcut."),
+    # decoder.up.K counts from the lowest resolution, up_blocks from the top: up.K -> up_blocks.(levels-1-K)
+    (r"^decoder\.up\.(\d+)\.block\.(\d+)\.", r"decoder.up_blocks.{flip:\1}.resnets.\2."),
+    (r"^decoder\.up\.(\d+)\.upsample\.conv\.", r"decoder.up_blocks.{flip:\1}.upsamplers.0.conv."),
+]
+LDM_KEPT = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.")  # drops loss.* (discriminator, LPIPS)
+
+
+def is_ldm_layout(state_dict: dict) -> bool:
+    return any(re.match(r"^(first_stage_model\.|vae\.)?encoder\.down\.\d+\.block\.", k) for k in state_dict)
+
+
+def convert_ldm_autoencoder_kl(state_dict: dict, config_json: dict | None = None, path="<checkpoint>"):
+    """-> (AutoencoderKLConfig, state dict) from the CompVis latent-diffusion layout."""
+    state_dict = _strip_wrappers(state_dict)
+    for prefix in LDM_PREFIXES:
+        if any(k.startswith(prefix + "encoder.") for k in state_dict):
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            break
+    state_dict = {k: v for k, v in state_dict.items() if k.startswith(LDM_KEPT)}
+    levels = _count(state_dict, r"^decoder\.up\.(\d+)\.")
+    renamed = {}
+    for key, tensor in state_dict.items():
+        for pattern, replacement in LDM_RENAMES:
+            key = re.sub(pattern, replacement, key)
+        key = re.sub(r"\{flip:(\d+)\}", lambda m: str(levels - 1 - int(m.group(1))), key)
+        renamed[key] = tensor
+    renamed = _squeeze_attention_convs(renamed)
+    return infer_autoencoder_kl_config(renamed, config_json, path), renamed
+
+
+# -- genzoo's own format ---------------------------------------------------------------------------------------
+def config_from_genzoo(config_json: dict, path="<checkpoint>"):
+    """config.json written by save_pretrained -> the config dataclass of its kind."""
+    kind = config_json.get("kind")
+    if kind not in CONFIG_CLASSES:
+        raise CheckpointError(f"{path}: genzoo VAE config has kind={kind!r}; expected one of {sorted(CONFIG_CLASSES)}")
+    cls = CONFIG_CLASSES[kind]
+    fields = {k: v for k, v in config_json.items() if not k.startswith("genzoo_") and k in cls.__dataclass_fields__}
+    try:
+        return cls(**fields)
+    except (TypeError, ConfigError) as e:
+        raise CheckpointError(f"{path}: invalid {kind} config: {e}") from e
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+def _strip_wrappers(state_dict: dict) -> dict:
+    for prefix in WRAPPER_PREFIXES:
+        if state_dict and all(k.startswith(prefix) for k in state_dict):
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+    return state_dict
+
+
+def _rename(state_dict: dict, table) -> dict:
+    renamed = {}
+    for key, tensor in state_dict.items():
+        for pattern, replacement in table:
+            key = re.sub(pattern, replacement, key)
+        renamed[key] = tensor
+    return renamed
+
+
+def _squeeze_attention_convs(state_dict: dict) -> dict:
+    return {k: (v.reshape(v.shape[0], v.shape[1]) if ATTENTION_WEIGHT.search(k) and v.dim() > 2 else v)
+            for k, v in state_dict.items()}
+
+
+def _count(state_dict: dict, pattern: str) -> int:
+    indices = {int(m.group(1)) for k in state_dict for m in [re.match(pattern, k)] if m}
+    return max(indices) + 1 if indices else 0
+
+
+def _as_tuple(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def param_count(state_dict: dict) -> int:
+    return sum(t.numel() for t in state_dict.values() if isinstance(t, torch.Tensor))
