@@ -1,0 +1,134 @@
+"""Published GPT-2 state dicts -> genzoo's, as pure functions (no model is built here).
+
+Formats in the wild:
+  * Hugging Face (openai-community/gpt2 ...): `model.safetensors` or `pytorch_model.bin`. The Hub's files use keys
+    without a prefix ("h.0.attn.c_attn.weight"); GPT2LMHeadModel.save_pretrained writes "transformer.h.0...".
+    Weights of Conv1D layers are stored (in, out) and need a transpose; old files carry the causal-mask buffers
+    `attn.bias` / `attn.masked_bias`; `lm_head.weight` (if present) is the token embedding again.
+  * nanoGPT `ckpt.pt`: {"model": state_dict, "model_args": {...}, ...}, nn.Linear layout, keys under
+    "transformer." and, after torch.compile, "_orig_mod.".
+  * genzoo's own save_pretrained: already genzoo's keys and layout.
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+
+from ..errors import CheckpointError
+from .model import GPTConfig
+
+# foreign key pattern -> genzoo key (applied in order)
+HF_RENAMES = [(r"^transformer\.", "")]
+NANOGPT_RENAMES = [(r"^_orig_mod\.", ""), (r"^module\.", ""), (r"^transformer\.", "")]
+# keys that hold nothing genzoo needs: causal-mask buffers, and the output matrix that is tied to wte
+DROPPED = [r"\.attn\.bias$", r"\.attn\.masked_bias$", r"^lm_head\.weight$"]
+# Conv1D weights, stored (in, out), transposed to nn.Linear's (out, in)
+CONV1D_WEIGHTS = [r"^h\.\d+\.attn\.c_attn\.weight$", r"^h\.\d+\.attn\.c_proj\.weight$",
+                  r"^h\.\d+\.mlp\.c_fc\.weight$", r"^h\.\d+\.mlp\.c_proj\.weight$"]
+# HF activation names that are GPT-2's tanh-approximated GELU (up to float rounding), and the exact one
+HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
+                  "gelu": "gelu"}
+
+
+def rename(state_dict: dict, renames) -> dict:
+    out = {}
+    for key, value in state_dict.items():
+        for pattern, replacement in renames:
+            key = re.sub(pattern, replacement, key)
+        out[key] = value
+    return out
+
+
+def drop(state_dict: dict, patterns=DROPPED) -> dict:
+    return {k: v for k, v in state_dict.items() if not any(re.search(p, k) for p in patterns)}
+
+
+def has_conv1d_layout(state_dict: dict) -> bool:
+    """True when the attention input projection is stored (in, out) = (n_embd, 3 n_embd), as Conv1D does."""
+    w = state_dict.get("h.0.attn.c_attn.weight")
+    n_embd = state_dict["wte.weight"].shape[1]
+    return w is not None and tuple(w.shape) == (n_embd, 3 * n_embd)
+
+
+def transpose_conv1d(state_dict: dict) -> dict:
+    # .t() is a view: on a memory-mapped checkpoint no copy is made (nn.Linear accepts a transposed weight).
+    return {k: (v.t() if any(re.match(p, k) for p in CONV1D_WEIGHTS) else v) for k, v in state_dict.items()}
+
+
+def require_gpt2_keys(state_dict: dict, path) -> None:
+    if "wte.weight" not in state_dict or "h.0.attn.c_attn.weight" not in state_dict:
+        shown = ", ".join(list(state_dict)[:8])
+        raise CheckpointError(f"{path} is not a GPT-2 checkpoint: it has no wte.weight / h.0.attn.c_attn.weight "
+                              f"(its keys begin: {shown or 'none'}). Load it with the family it belongs to.")
+
+
+def from_huggingface(state_dict: dict, path="<checkpoint>") -> dict:
+    """transformers' GPT2LMHeadModel / GPT2Model state dict (either key variant) -> genzoo's."""
+    state_dict = drop(rename(state_dict, HF_RENAMES))
+    require_gpt2_keys(state_dict, path)
+    return transpose_conv1d(state_dict) if has_conv1d_layout(state_dict) else state_dict
+
+
+def from_nanogpt(state_dict: dict, path="<checkpoint>") -> dict:
+    """nanoGPT's model state dict (ckpt.pt["model"]) -> genzoo's: only renames, its layout is already nn.Linear."""
+    state_dict = drop(rename(state_dict, NANOGPT_RENAMES))
+    require_gpt2_keys(state_dict, path)
+    return state_dict
+
+
+def infer_config(state_dict: dict, **known) -> GPTConfig:
+    """A config from tensor shapes. n_head cannot be read from shapes: it comes from `known`, else n_embd // 64
+    (true for all four OpenAI sizes)."""
+    missing = [k for k in ("wte.weight", "wpe.weight", "h.0.mlp.c_fc.weight") if k not in state_dict]
+    if missing:
+        raise KeyError(missing[0])
+    vocab_size, n_embd = state_dict["wte.weight"].shape
+    layers = {int(m.group(1)) for k in state_dict if (m := re.match(r"^h\.(\d+)\.", k))}
+    fc = state_dict["h.0.mlp.c_fc.weight"]
+    mlp_width = fc.shape[0] if fc.shape[1] == n_embd else fc.shape[1]
+    inferred = dict(vocab_size=vocab_size, n_positions=state_dict["wpe.weight"].shape[0], n_embd=n_embd,
+                    n_layer=max(layers) + 1 if layers else 0, n_inner=None if mlp_width == 4 * n_embd else mlp_width,
+                    bias="ln_f.bias" in state_dict, n_head=max(1, n_embd // 64))
+    inferred.update({k: v for k, v in known.items() if v is not None})
+    return GPTConfig(**inferred)
+
+
+def config_from_huggingface(hf_config: dict | None, state_dict: dict, path="<checkpoint>") -> GPTConfig:
+    """GPT2Config (config.json) + shapes -> GPTConfig. Refuses the options genzoo does not implement."""
+    hf_config = hf_config or {}
+    if hf_config.get("model_type", "gpt2") != "gpt2":
+        raise CheckpointError(f"{path} is a {hf_config['model_type']!r} checkpoint (config.json model_type), "
+                              f"not GPT-2")
+    unsupported = [k for k in ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn") if hf_config.get(k)]
+    if hf_config.get("scale_attn_weights", True) is False:
+        unsupported.append("scale_attn_weights=False")
+    if unsupported:
+        raise CheckpointError(f"{path}: GPT-2 variants with {unsupported} are not supported by genzoo")
+    activation = hf_config.get("activation_function", "gelu_new")
+    if activation not in HF_ACTIVATIONS:
+        raise CheckpointError(f"{path}: activation_function {activation!r} is not supported "
+                              f"(one of {sorted(HF_ACTIVATIONS)})")
+    eos = hf_config.get("eos_token_id", 50256)
+    bos = hf_config.get("bos_token_id", 50256)
+    vocab = state_dict["wte.weight"].shape[0]
+    return infer_config(
+        state_dict, n_head=hf_config.get("n_head"), layer_norm_epsilon=hf_config.get("layer_norm_epsilon"),
+        activation=HF_ACTIVATIONS[activation], eos_token_id=eos, bos_token_id=bos if bos is not None and bos < vocab else 0)
+
+
+def config_from_nanogpt(model_args: dict, state_dict: dict, chars: str | None = None) -> GPTConfig:
+    """nanoGPT's model_args (n_layer, n_head, n_embd, block_size, bias, vocab_size, dropout) -> GPTConfig.
+
+    `chars`: the alphabet of a character-level model (nanoGPT keeps it in the data folder's meta.pkl).
+    A model with GPT-2's vocabulary (>= 50257 rows; nanoGPT pads to 50304) uses GPT-2's BPE.
+    """
+    vocab = state_dict["wte.weight"].shape[0]
+    if chars is not None:
+        tokenizer, bos, eos = {"type": "char", "chars": chars}, chars.find("\n") if "\n" in chars else 0, None
+    elif vocab >= 50257:
+        tokenizer, bos, eos = {"type": "gpt2"}, 50256, 50256
+    else:
+        tokenizer, bos, eos = {"type": "unknown"}, 0, None
+    return infer_config(state_dict, n_head=model_args.get("n_head"), n_positions=model_args.get("block_size"),
+                        bias=model_args.get("bias"), bos_token_id=bos, eos_token_id=eos, tokenizer=tokenizer)

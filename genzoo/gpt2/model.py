@@ -1,0 +1,283 @@
+"""GPT-2, written from scratch (read top to bottom).
+
+The architecture of Radford et al. (2019): token + learned position embeddings, `n_layer` pre-LayerNorm blocks
+(causal self-attention, then a tanh-GELU MLP, each with a residual connection), a final LayerNorm, and logits
+from the token embedding matrix itself (tied input/output embeddings, so there is no separate lm_head tensor).
+
+Module names follow the checkpoints OpenAI published through Hugging Face (`wte`, `h.0.attn.c_attn`, `ln_f`, ...),
+so loading them is a rename-free map apart from one transpose (their Conv1D stores weights as (in, out); we use
+nn.Linear, (out, in)). Attention runs through torch's scaled_dot_product_attention; generation uses a KV cache
+that is allocated once per call and written in place (no torch.cat per token).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 50257
+    n_positions: int = 1024          # the context window ("block_size" in nanoGPT)
+    n_embd: int = 768
+    n_layer: int = 12
+    n_head: int = 12
+    n_inner: int | None = None       # MLP width; None means 4 * n_embd
+    bias: bool = True                # biases in Linear and LayerNorm (GPT-2: yes; nanoGPT trains without by default)
+    layer_norm_epsilon: float = 1e-5
+    activation: str = "gelu_tanh"    # GPT-2's tanh approximation of GELU; "gelu" is the exact erf form
+    dropout: float = 0.0             # training only
+    bos_token_id: int = 50256        # what an empty prompt starts from (<|endoftext|> for GPT-2's BPE)
+    eos_token_id: int | None = 50256 # generation stops here (None: never)
+    tokenizer: dict = field(default_factory=lambda: {"type": "gpt2"})  # or {"type": "char", "chars": "..."}
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head:
+            raise ConfigError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.activation not in ("gelu_tanh", "gelu"):
+            raise ConfigError(f"activation must be 'gelu_tanh' or 'gelu', not {self.activation!r}")
+        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be a positive integer, not {getattr(self, name)!r}")
+
+    @property
+    def mlp_width(self) -> int:
+        return self.n_inner or 4 * self.n_embd
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GPTConfig":
+        """Keys this class does not know (genzoo_family, ...) are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# The four sizes OpenAI released (124M, 350M, 774M, 1558M parameters).
+SIZES = {
+    "gpt2": dict(n_layer=12, n_head=12, n_embd=768),
+    "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024),
+    "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280),
+    "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600),
+}
+
+
+def config_for(size: str, **overrides) -> GPTConfig:
+    if size not in SIZES:
+        raise ConfigError(f"unknown GPT-2 size {size!r}: one of {', '.join(SIZES)}")
+    return GPTConfig(**{**SIZES[size], **overrides})
+
+
+class KVCache:
+    """Keys and values of every layer, preallocated for `max_len` positions and written in place.
+
+    `length` is how many positions are filled; GPT.forward appends its new tokens' keys/values at that offset.
+    """
+
+    def __init__(self, config: GPTConfig, batch_size: int, max_len: int, device, dtype):
+        head_dim = config.n_embd // config.n_head
+        shape = (config.n_layer, batch_size, config.n_head, max_len, head_dim)
+        self.k = torch.empty(shape, device=device, dtype=dtype)
+        self.v = torch.empty(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+        self.length = 0
+
+    def reset(self):
+        self.length = 0
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, layer: int, cache: KVCache | None, mask: torch.Tensor | None, is_causal: bool):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
+        if cache is not None:
+            start = cache.length
+            cache.k[layer, :, :, start:start + T] = k
+            cache.v[layer, :, :, start:start + T] = v
+            k, v = cache.k[layer, :, :, :start + T], cache.v[layer, :, :, :start + T]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.mlp_width, bias=config.bias)
+        self.c_proj = nn.Linear(config.mlp_width, config.n_embd, bias=config.bias)
+        self.approximate = "tanh" if config.activation == "gelu_tanh" else "none"
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate=self.approximate)))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, layer, cache, mask, is_causal):
+        x = x + self.attn(self.ln_1(x), layer, cache, mask, is_causal)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+        if self.wte.weight.device.type != "meta":  # on the meta device (loading) there is nothing to initialise
+            self.apply(self._init_weights)
+            # GPT-2 scales the residual projections by 1/sqrt(2 * n_layer) (the paper's "modified initialization").
+            for name, p in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, input_ids, targets=None, *, attention_mask=None, position_ids=None, cache: KVCache | None = None,
+                last_only: bool = False):
+        """Logits (B, T, vocab_size); with `targets` (B, T) also the mean cross-entropy: (logits, loss).
+
+        attention_mask: (B, past + T), 1 for tokens, 0 for (left) padding, covering the cache and the new tokens.
+        cache: a KVCache from new_cache(); the new tokens' keys/values are appended and cache.length advances.
+        last_only: compute logits for the last position only (generation: the vocabulary matmul is the
+        largest in the model, and a prompt's other positions are never sampled from).
+        """
+        B, T = input_ids.shape
+        past = cache.length if cache is not None else 0
+        if past + T > self.config.n_positions:
+            raise ConfigError(f"sequence of {past + T} tokens is longer than the context window "
+                              f"({self.config.n_positions} positions); crop it, or let generate() slide the window")
+        if cache is not None and past + T > cache.max_len:
+            raise ConfigError(f"the KV cache holds {cache.max_len} positions, {past + T} are needed")
+        if position_ids is None:
+            if attention_mask is not None:  # left padding: each row counts its positions from its first token
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:past + T]
+            else:
+                position_ids = torch.arange(past, past + T, device=input_ids.device).unsqueeze(0)
+        mask, is_causal = self._attention_mask(attention_mask, B, T, past, input_ids.device)
+
+        x = self.drop(self.wte(input_ids) + self.wpe(position_ids))
+        for layer, block in enumerate(self.h):
+            x = block(x, layer, cache, mask, is_causal)
+        if cache is not None:
+            cache.length = past + T
+        x = self.ln_f(x)
+        if last_only:
+            x = x[:, -1:]
+        logits = F.linear(x, self.wte.weight)  # tied embeddings
+        if targets is None:
+            return logits
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        return logits, loss
+
+    @staticmethod
+    def _attention_mask(attention_mask, B, T, past, device):
+        """(mask, is_causal) for SDPA: no mask at all in the common cases, a boolean one when it must be."""
+        if attention_mask is None or bool(attention_mask.all()):
+            if past == 0:
+                return None, T > 1   # plain causal attention
+            if T == 1:
+                return None, False   # one new token sees everything cached
+        total = past + T
+        query_pos = torch.arange(past, total, device=device).view(T, 1)
+        key_pos = torch.arange(total, device=device).view(1, total)
+        allowed = (key_pos <= query_pos).view(1, 1, T, total)
+        if attention_mask is not None:
+            keys = attention_mask[:, :total].bool().view(B, 1, 1, total)
+            # A padding position still sees itself, so that no row is fully masked (SDPA would return NaN there).
+            allowed = allowed & (keys | (key_pos == query_pos).view(1, 1, T, total))
+        return allowed, False
+
+    # --- inference helpers ------------------------------------------------------------------------------------
+
+    def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
+        max_len = min(max_len or self.config.n_positions, self.config.n_positions)
+        p = self.wte.weight
+        return KVCache(self.config, batch_size, max_len, p.device, p.dtype)
+
+    @property
+    def device(self) -> torch.device:
+        return self.wte.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.wte.weight.dtype
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def tokenizer(self):
+        """The tokenizer this model was trained with (GPT-2's BPE, or the characters in its config)."""
+        if getattr(self, "_tokenizer", None) is None:
+            from .tokenizer import tokenizer_from_config
+
+            self._tokenizer = tokenizer_from_config(self.config.tokenizer)
+        return self._tokenizer
+
+    def generate(self, input_ids, max_new_tokens: int = 100, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, seed: int | None = None, **kwargs):
+        """Prompt ids + new ids; see genzoo.gpt2.generate.generate for every option."""
+        from .generate import generate
+
+        return generate(self, input_ids, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                        top_p=top_p, seed=seed, **kwargs)
+
+    def generate_text(self, prompt, max_new_tokens: int = 100, **kwargs):
+        """Text in, text out (prompt + completion); a list of prompts gives a list. See generate.generate_text."""
+        from .generate import generate_text
+
+        return generate_text(self, prompt, max_new_tokens=max_new_tokens, **kwargs)
+
+    def stream_text(self, prompt: str, max_new_tokens: int = 100, **kwargs):
+        """Yield the completion of one prompt piece by piece as it is generated. See generate.stream_text."""
+        from .generate import stream_text
+
+        return stream_text(self, prompt, max_new_tokens=max_new_tokens, **kwargs)
+
+    def save_pretrained(self, directory):
+        """Write genzoo's own format (model.safetensors + config.json); from_pretrained(directory) reads it."""
+        from ..checkpoint import save_pretrained
+
+        return save_pretrained(directory, self.state_dict(), self.config.to_dict(), family="gpt2")
+
+    @classmethod
+    def from_pretrained(cls, name_or_path, device="auto", dtype=None, revision=None) -> "GPT":
+        from .loading import from_pretrained
+
+        return from_pretrained(name_or_path, device=device, dtype=dtype, revision=revision)

@@ -1,0 +1,151 @@
+"""Tokenizers: GPT-2's byte-level BPE (through tiktoken, vocabulary shipped with genzoo) and a character tokenizer.
+
+GPT-2's merge ranks live in gpt2.tiktoken next to this file, so `Tokenizer()` works offline: the tiktoken
+Encoding is built directly from that file and tiktoken never downloads anything.
+A character-level model (genzoo's embedded Shakespeare model) stores its alphabet in its config.json
+("tokenizer": {"type": "char", "chars": "..."}); `tokenizer_from_config` returns the right one for a model.
+"""
+from __future__ import annotations
+
+import codecs
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import ConfigError
+
+VOCAB_FILE = Path(__file__).resolve().parent / "gpt2.tiktoken"
+EOT = "<|endoftext|>"
+EOT_ID = 50256
+# GPT-2's pre-tokenizer split pattern (as in openai/tiktoken's gpt2 definition).
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+@lru_cache(maxsize=1)
+def _gpt2_encoding():
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    ranks = load_tiktoken_bpe(str(VOCAB_FILE))  # a local path: read directly, no download, no cache
+    return tiktoken.Encoding(name="gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                             special_tokens={EOT: EOT_ID}, explicit_n_vocab=50257)
+
+
+class Tokenizer:
+    """GPT-2's BPE: "Hello world" -> [15496, 995]; `<|endoftext|>` is 50256.
+
+    encode() treats "<|endoftext|>" in the text as the special token (allowed_special="all" by default);
+    pass allowed_special=() to encode it as ordinary text instead.
+    """
+
+    name = "gpt2"
+
+    def __init__(self):
+        self.encoding = _gpt2_encoding()
+        self.eot_id = EOT_ID
+        self.vocab_size = self.encoding.n_vocab
+
+    def encode(self, text: str, allowed_special="all") -> list[int]:
+        if not isinstance(text, str):
+            raise ConfigError(f"encode() takes a str, not {type(text).__name__}")
+        return self.encoding.encode(text, allowed_special=allowed_special, disallowed_special=())
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [self.encode(t) for t in texts]
+
+    def decode_bytes(self, ids) -> bytes:
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        if bad:
+            raise ConfigError(f"token ids out of GPT-2's vocabulary (0..{self.vocab_size - 1}): {bad[:8]}")
+        return self.encoding.decode_bytes(ids)
+
+    def decode(self, ids, skip_special: bool = False) -> str:
+        ids = [int(i) for i in ids]
+        if skip_special:
+            ids = [i for i in ids if i != self.eot_id]
+        # A token can hold part of a UTF-8 character; only a complete sequence decodes cleanly.
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def stream_decoder(self):
+        return StreamDecoder(self)
+
+    def __repr__(self):
+        return f"Tokenizer(gpt2 BPE, {self.vocab_size} tokens)"
+
+
+class CharTokenizer:
+    """One token per character of a fixed alphabet (nanoGPT's shakespeare_char). No special tokens."""
+
+    name = "char"
+
+    def __init__(self, chars: str):
+        if not chars or len(set(chars)) != len(chars):
+            raise ConfigError("a character tokenizer needs a non-empty alphabet without repeats")
+        self.chars = chars
+        self.stoi = {c: i for i, c in enumerate(chars)}
+        self.vocab_size = len(chars)
+        self.eot_id = None
+
+    @classmethod
+    def from_text(cls, text: str) -> "CharTokenizer":
+        return cls("".join(sorted(set(text))))
+
+    def encode(self, text: str, allowed_special=None) -> list[int]:
+        if not isinstance(text, str):
+            raise ConfigError(f"encode() takes a str, not {type(text).__name__}")
+        try:
+            return [self.stoi[c] for c in text]
+        except KeyError:
+            unknown = sorted({c for c in text if c not in self.stoi})
+            raise ConfigError(f"characters not in this model's alphabet: {unknown[:10]!r}; it knows "
+                              f"{self.chars!r}") from None
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [self.encode(t) for t in texts]
+
+    def decode_bytes(self, ids) -> bytes:
+        return self.decode(ids).encode("utf-8")
+
+    def decode(self, ids, skip_special: bool = False) -> str:
+        try:
+            return "".join(self.chars[int(i)] for i in ids)
+        except IndexError:
+            raise ConfigError(f"token ids out of this alphabet (0..{self.vocab_size - 1}): "
+                              f"{[int(i) for i in ids if not 0 <= int(i) < self.vocab_size][:8]}") from None
+
+    def stream_decoder(self):
+        return StreamDecoder(self)
+
+    def to_config(self) -> dict:
+        return {"type": "char", "chars": self.chars}
+
+    def __repr__(self):
+        return f"CharTokenizer({self.vocab_size} characters)"
+
+
+class StreamDecoder:
+    """Token ids in, text out, one token at a time, holding back bytes until a UTF-8 character is complete."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def add(self, token_id: int) -> str:
+        return self._utf8.decode(self.tokenizer.decode_bytes([token_id]))
+
+    def flush(self) -> str:
+        return self._utf8.decode(b"", final=True)
+
+
+def tokenizer_from_config(spec: dict | None):
+    spec = spec or {"type": "gpt2"}
+    kind = spec.get("type")
+    if kind == "gpt2":
+        return Tokenizer()
+    if kind == "char":
+        return CharTokenizer(spec["chars"])
+    if kind == "unknown":
+        raise ConfigError("this model's checkpoint does not say which tokenizer it was trained with (e.g. a nanoGPT "
+                          "character model loaded without the meta.pkl of its data set): pass token ids to "
+                          "generate(), or pass tokenizer=CharTokenizer(alphabet) to the text helpers")
+    raise ConfigError(f"unknown tokenizer type {kind!r} in the model config (expected 'gpt2' or 'char')")
