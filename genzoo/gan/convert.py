@@ -1,0 +1,188 @@
+"""Published GAN checkpoint layouts -> genzoo state dicts, plus the config each one implies.
+
+Pure functions on dicts of tensors: no model is built here. Each returns (state_dict, part, config_dict) where
+part is "generator" or "discriminator" (read from the layout) and config_dict feeds models.config_from_dict.
+
+Formats:
+* genzoo: model.safetensors with "generator." / "discriminator." prefixes + config.json (see loading.save_gan).
+* pytorch/examples dcgan/main.py: `torch.save(netG.state_dict(), "netG_epoch_N.pth")`, keys `main.<i>.<param>`
+  of one nn.Sequential: G = [ConvT, BN, ReLU] * 4 + [ConvT, Tanh], D = [Conv, LReLU] + [Conv, BN, LReLU] * 3 +
+  [Conv, Sigmoid]. genzoo's DCGAN uses the same names, so the rename table is nearly the identity. nz, ngf, nc
+  (and ndf) are read from the weight shapes; G is told from D by its BatchNorm at main.1.
+* yunjey/pytorch-tutorial generative_adversarial_network/main.py: `torch.save(G.state_dict(), "G.ckpt")` of a bare
+  nn.Sequential with Linear layers at 0, 2, 4 (G: latent -> hidden -> hidden -> 784, Tanh; D: 784 -> hidden ->
+  hidden -> 1, Sigmoid). Any Sequential of Linear layers with activations between them converts the same way
+  (the book's ch. 3 curve GANs too): the k-th Linear becomes layers.<k>. G is told from D by D's single output.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+
+from ..errors import CheckpointError
+
+# Wrappers that prefix every key: nn.DataParallel / DDP ("module.") and torch.compile ("_orig_mod.").
+WRAPPER_PREFIXES = (r"^module\.", r"^_orig_mod\.")
+
+# pytorch/examples DCGAN: (foreign key pattern, genzoo key). Every key must match one rule.
+DCGAN_RENAMES = [
+    (r"^main\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$", r"main.\1.\2"),
+]
+
+# Sequential MLP: "<index>.<param>" -> "layers.<rank of index among the Linear layers>.<param>".
+MLP_RENAMES = [
+    (r"^(\d+)\.(weight|bias)$", r"layers.\1.\2"),  # then renumbered 0, 1, 2 ... (see convert_sequential_mlp)
+]
+
+# Checkpoints that bundle both networks in one dict, e.g. {"netG": ..., "netD": ...}.
+BUNDLE_KEYS = {"generator": ("generator", "netG", "G", "gen", "model_G"),
+               "discriminator": ("discriminator", "netD", "D", "disc", "model_D")}
+
+
+def strip_wrappers(state_dict: dict) -> dict:
+    out = {}
+    for key, value in state_dict.items():
+        for prefix in WRAPPER_PREFIXES:
+            key = re.sub(prefix, "", key)
+        out[key] = value
+    return out
+
+
+def unbundle(obj, part: str, path) -> dict:
+    """A dict of tensors as is; {"netG": sd, "netD": sd}-style bundles -> the requested part's dict."""
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj
+    if isinstance(obj, dict):
+        for key in BUNDLE_KEYS[part]:
+            if isinstance(obj.get(key), dict):
+                return obj[key]
+        for key in ("state_dict", "model", "model_state_dict"):
+            if isinstance(obj.get(key), dict):
+                return unbundle(obj[key], part, path)
+        shown = list(obj)[:10]
+    else:
+        shown = type(obj).__name__
+    raise CheckpointError(f"{path} holds no {part} state dict (top-level keys: {shown}); expected a state dict, "
+                          f"or a dict with one of {list(BUNDLE_KEYS[part])}")
+
+
+def detect_format(state_dict: dict) -> str | None:
+    keys = list(state_dict)
+    if keys and all(k.startswith(("generator.", "discriminator.")) for k in keys):
+        return "genzoo"
+    if keys and all(re.match(r"^main\.\d+\.", k) for k in keys):
+        return "pytorch-examples-dcgan"
+    if keys and all(re.match(r"^\d+\.(weight|bias)$", k) for k in keys):
+        return "sequential-mlp"
+    return None
+
+
+def _rename(state_dict: dict, rules, path, fmt) -> dict:
+    out, unmatched = {}, []
+    for key, value in state_dict.items():
+        for pattern, target in rules:
+            if re.match(pattern, key):
+                out[re.sub(pattern, target, key)] = value
+                break
+        else:
+            unmatched.append(key)
+    if unmatched:
+        raise CheckpointError(f"{path}: keys that do not belong to the {fmt} layout: {unmatched[:10]}")
+    return out
+
+
+def _indexed(state_dict: dict, suffix: str = "weight") -> list[tuple[int, torch.Tensor]]:
+    """(index, tensor) of every `<prefix><index>.<suffix>` key, by index."""
+    found = []
+    for key, value in state_dict.items():
+        m = re.match(rf"^(?:main\.)?(\d+)\.{suffix}$", key)
+        if m:
+            found.append((int(m.group(1)), value))
+    return sorted(found, key=lambda t: t[0])
+
+
+# ---------------------------------------------------------------------------------------------------- DCGAN
+
+
+def convert_pytorch_examples_dcgan(state_dict: dict, path="<checkpoint>") -> tuple[dict, str, dict]:
+    state_dict = _rename(strip_wrappers(state_dict), DCGAN_RENAMES, path, "pytorch/examples DCGAN")
+    convs = [(i, w) for i, w in _indexed(state_dict) if w.dim() == 4]
+    if len(convs) < 2:
+        raise CheckpointError(f"{path}: a DCGAN needs at least two conv layers under main.*, found {len(convs)}")
+    part = "generator" if "main.1.running_mean" in state_dict else "discriminator"
+    first, last = convs[0][1], convs[-1][1]
+    if part == "generator":
+        # ConvTranspose2d weights are (in, out, k, k): main.0 is (nz, ngf * 2^(L-2)), the last is (ngf, nc).
+        latent_dim, ngf, channels = first.shape[0], last.shape[0], last.shape[1]
+        ndf = ngf
+    else:
+        # Conv2d weights are (out, in, k, k): main.0 is (ndf, nc), the last is (1, ndf * 2^(L-2)).
+        ndf, channels = first.shape[0], first.shape[1]
+        ngf, latent_dim = ndf, 100
+        if last.shape[0] != 1:
+            raise CheckpointError(f"{path}: the last conv of a DCGAN discriminator has 1 output, not {last.shape[0]}")
+    kernels = [w.shape[-1] for _, w in convs]
+    ladder_kernel_3 = kernels[1] == 3 if part == "generator" else kernels[-2] == 3
+    image_size = 28 if (len(convs) == 4 and ladder_kernel_3) else 4 * 2 ** (len(convs) - 1)
+    # Checkpoints from torch < 0.4.1 lack BatchNorm's step counter: add it (it is unused at inference).
+    for key in [k for k in state_dict if k.endswith(".running_mean")]:
+        state_dict.setdefault(key.replace("running_mean", "num_batches_tracked"), torch.tensor(0, dtype=torch.long))
+    d_norm = "batch" if part == "generator" or any(k.endswith("running_mean") for k in state_dict) else "none"
+    config = dict(arch="dcgan", latent_dim=int(latent_dim), image_size=image_size, channels=int(channels),
+                  ngf=int(ngf), ndf=int(ndf), d_norm=d_norm)
+    return state_dict, part, config
+
+
+# ---------------------------------------------------------------------------------------------------- MLP
+
+
+def infer_data_shape(size: int) -> tuple:
+    """784 -> (1, 28, 28); 3*s*s -> (3, s, s); other squares -> (1, s, s); anything else stays a vector."""
+    side = math.isqrt(size)
+    if size >= 64 and side * side == size:
+        return (1, side, side)
+    side3 = math.isqrt(size // 3)
+    if size >= 192 and size % 3 == 0 and 3 * side3 * side3 == size:
+        return (3, side3, side3)
+    return (size,)
+
+
+def convert_sequential_mlp(state_dict: dict, path="<checkpoint>") -> tuple[dict, str, dict]:
+    renamed = _rename(strip_wrappers(state_dict), MLP_RENAMES, path, "nn.Sequential MLP")
+    # Activations and dropout have no parameters, so the Linear indices have gaps (0, 2, 4): close them.
+    indices = sorted({int(k.split(".")[1]) for k in renamed})
+    rank = {index: r for r, index in enumerate(indices)}
+    out = {re.sub(r"^layers\.(\d+)", lambda m: f"layers.{rank[int(m.group(1))]}", k): v for k, v in renamed.items()}
+    weights = [out.get(f"layers.{r}.weight") for r in range(len(indices))]
+    if any(w is None or w.dim() != 2 for w in weights):
+        raise CheckpointError(f"{path}: every layer of a Sequential MLP GAN must be nn.Linear (a 2-D weight)")
+    for a, b in zip(weights[:-1], weights[1:]):
+        if a.shape[0] != b.shape[1]:
+            raise CheckpointError(f"{path}: Linear layers do not chain: {tuple(a.shape)} then {tuple(b.shape)}")
+    hidden = tuple(int(w.shape[0]) for w in weights[:-1])
+    if weights[-1].shape[0] == 1:
+        part = "discriminator"
+        data_size = int(weights[0].shape[1])
+        config = dict(latent_dim=64, d_hidden=hidden, g_hidden=hidden)
+    else:
+        part = "generator"
+        data_size = int(weights[-1].shape[0])
+        config = dict(latent_dim=int(weights[0].shape[1]), g_hidden=hidden, d_hidden=hidden)
+    return out, part, dict(arch="mlp", data_shape=infer_data_shape(data_size), **config)
+
+
+# ---------------------------------------------------------------------------------------------------- genzoo
+
+
+def convert_genzoo(state_dict: dict, part: str, path="<checkpoint>") -> dict:
+    prefix = f"{part}."
+    out = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    if not out:
+        held = sorted({k.split(".")[0] for k in state_dict})
+        raise CheckpointError(f"{path} holds no {part} (it holds: {', '.join(held)})")
+    return out
+
+
+CONVERTERS = {"pytorch-examples-dcgan": convert_pytorch_examples_dcgan, "sequential-mlp": convert_sequential_mlp}

@@ -1,0 +1,58 @@
+"""Train genzoo's embedded GAN: a conditional DCGAN on the 8,000 "train" MNIST digits, into weights/mnist-dcgan.
+
+    python scripts/train_embedded_gan.py                 # ~15 min on one busy CPU core
+    python scripts/train_embedded_gan.py --device cuda   # seconds to a minute on a GPU
+
+Seeded and resumable (runs/embedded-gan/checkpoint): run it again after an interruption and it continues.
+The model: PRESETS["mnist-dcgan"] (latent 64, ngf = ndf = 32, 10 classes), non-saturating BCE loss,
+Adam(2e-4, betas=(0.5, 0.999)), batch 64, as in Radford et al. and pytorch/examples dcgan.
+It stops after --epochs epochs, or after the first epoch that ends past --minutes.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from genzoo.gan import PRESETS, data, new_gan, save_gan, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--minutes", type=float, default=14.0, help="stop after the epoch that crosses this")
+    parser.add_argument("--run-dir", default=str(ROOT / "runs" / "embedded-gan"))
+    parser.add_argument("--out", default=str(ROOT / "weights" / "mnist-dcgan"))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 is fastest on a CPU shared with other jobs)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    config = PRESETS["mnist-dcgan"]
+    generator, discriminator = new_gan(config, seed=0)
+    dataset = data.mnist("train")
+    run_dir = Path(args.run_dir)
+    started = time.time()
+    for epoch in range(1, args.epochs + 1):
+        # One epoch per call, resuming from the checkpoint written by the previous one (also after a crash).
+        resume = (run_dir / "checkpoint" / "train_state.pt").is_file()
+        history = train(generator, discriminator, dataset, out_dir=run_dir, loss="bce", epochs=epoch,
+                        batch_size=64, lr=2e-4, betas=(0.5, 0.999), seed=0, device=args.device, resume=resume)
+        if history and history[-1]["epoch"] == epoch:
+            print(json.dumps(history[-1]), flush=True)
+        if time.time() - started > args.minutes * 60:
+            print(f"time budget reached after epoch {epoch}", flush=True)
+            break
+    trained = {"data": "genzoo.datasets.mnist('train') (8,000 digits)", "loss": "bce", "batch_size": 64,
+               "lr": 2e-4, "epochs": history[-1]["epoch"], "steps": history[-1]["step"],
+               "script": "scripts/train_embedded_gan.py"}
+    save_gan(args.out, generator.cpu(), discriminator.cpu(), extra_config={"train": trained})
+    print(f"saved {args.out}")
+
+
+if __name__ == "__main__":
+    main()
