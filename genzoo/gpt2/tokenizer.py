@@ -47,7 +47,8 @@ class Tokenizer:
     def encode(self, text: str, allowed_special="all") -> list[int]:
         if not isinstance(text, str):
             raise ConfigError(f"encode() takes a str, not {type(text).__name__}")
-        return self.encoding.encode(text, allowed_special=allowed_special, disallowed_special=())
+        allowed = allowed_special if allowed_special == "all" else set(allowed_special)
+        return self.encoding.encode(text, allowed_special=allowed, disallowed_special=())
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
