@@ -1,0 +1,272 @@
+"""`genzoo reconstruct | sample | interpolate | train vae` for VAEs, and the embedded model's demo hooks.
+
+    genzoo reconstruct sd-vae-ft-mse in.png out.png [--tiled]
+    genzoo sample mnist-vae --n 64 --seed 0 --out grid.png
+    genzoo interpolate mnist-vae a.png b.png --steps 8 --out strip.png
+    genzoo train vae --data mnist --kind conv --epochs 20 --out runs/my-vae
+
+Images are converted at the boundary, and each conversion is printed: to the model's channel count (gray <->
+RGB, by Pillow), to a fixed-size model's size (MLP/conv VAEs: bicubic resize), and for AutoencoderKL to a multiple
+of 8 by padding the right/bottom edges (reflection), cropped away again in the output.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..images import load_image, save_image
+
+EMBEDDED = "mnist-vae"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="catalog name (genzoo list --family vae), folder, file or Hub repo id")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
+    parser.add_argument("--dtype", default=None, help="float32 (default: the checkpoint's), float16, bfloat16")
+
+
+def _load(args):
+    from . import from_pretrained
+
+    return from_pretrained(args.model, device=args.device, dtype=args.dtype)
+
+
+def _fixed_size(model):
+    """(H, W) for models that take one image size only (MLP/conv VAEs), else None."""
+    config = model.config
+    if config.kind == "mlp":
+        return tuple(config.image_shape[1:])
+    if config.kind == "conv":
+        return (config.image_size, config.image_size)
+    return None
+
+
+def _read(model, path, size=None) -> torch.Tensor:
+    """An image file as the model wants it: its channel count, its size (fixed-size models), on its device/dtype."""
+    fixed = _fixed_size(model)
+    if fixed is not None and size is None:
+        size = (fixed[1], fixed[0])
+    image = load_image(path, channels=model.in_channels, size=size)
+    param = next(model.parameters())
+    return image.to(param.device, param.dtype)
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if not (pad_h or pad_w):
+        return x
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    print(f"padding {height}x{width} to {height + pad_h}x{width + pad_w} (a multiple of {multiple}); "
+          f"the output is cropped back", file=sys.stderr)
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def _save_atomic(images: torch.Tensor, out, nrow=None) -> Path:
+    """Write a PNG to a temporary name first, so a failure never leaves a half-written or clobbered file."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix or ".png")
+    os.close(fd)
+    try:
+        save_image(images, tmp, nrow=nrow)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def reconstruct(argv) -> int:
+    parser = argparse.ArgumentParser(prog="genzoo reconstruct", description="Encode an image with a VAE and decode it.")
+    _common(parser)
+    parser.add_argument("input", help="an image file")
+    parser.add_argument("output", help="where to write the reconstruction (PNG)")
+    parser.add_argument("--size", type=int, nargs="+", metavar=("W", "H"), help="resize the input first")
+    parser.add_argument("--tiled", action="store_true", help="AutoencoderKL: encode/decode in tiles (bounded memory "
+                        "for large images; seams are blended, results differ slightly)")
+    parser.add_argument("--tile-size", type=int, default=None, help="tile size in pixels (default: the model's sample_size)")
+    args = parser.parse_args(argv)
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise ConfigError(f"refusing to overwrite the input {args.input}: choose another output path")
+    model = _load(args)
+    image = _read(model, args.input, _size(args.size))
+    height, width = image.shape[-2:]
+    kwargs = {}
+    if model.config.kind == "autoencoder_kl":
+        image = _pad_to_multiple(image, model.config.downsample_factor)
+        kwargs = {"tiled": args.tiled, "tile_size": args.tile_size}
+    elif args.tiled:
+        raise ConfigError("--tiled is for AutoencoderKL models only")
+    with torch.inference_mode():
+        out = model.reconstruct(image, **kwargs)[..., :height, :width]
+    print(f"wrote {_save_atomic(out, args.output)}")
+    return 0
+
+
+def sample(argv) -> int:
+    parser = argparse.ArgumentParser(prog="genzoo sample", description="Decode draws from a VAE's prior into a grid.")
+    _common(parser)
+    parser.add_argument("--n", type=int, default=64, help="how many images (default 64)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="samples.png")
+    parser.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square-ish)")
+    parser.add_argument("--size", type=int, nargs="+", metavar=("H", "W"),
+                        help="AutoencoderKL: image size (default: its sample_size)")
+    args = parser.parse_args(argv)
+    model = _load(args)
+    kwargs = {"image_size": _size(args.size)} if args.size else {}
+    with torch.inference_mode():
+        images = model.sample(args.n, seed=args.seed, **kwargs)
+    print(f"wrote {_save_atomic(images, args.out, nrow=args.nrow)}")
+    return 0
+
+
+def interpolate(argv) -> int:
+    from .latent import interpolate as interpolate_latents
+
+    parser = argparse.ArgumentParser(prog="genzoo interpolate", description="Decode the latent path between two images.")
+    _common(parser)
+    parser.add_argument("a", help="first image")
+    parser.add_argument("b", help="last image")
+    parser.add_argument("--steps", type=int, default=8, help="images in the strip, ends included (default 8)")
+    parser.add_argument("--method", choices=("linear", "slerp"), default="linear")
+    parser.add_argument("--out", default="interpolation.png")
+    parser.add_argument("--size", type=int, nargs="+", metavar=("W", "H"), help="resize both images to this size")
+    args = parser.parse_args(argv)
+    model = _load(args)
+    a, b = _read(model, args.a, _size(args.size)), _read(model, args.b, _size(args.size))
+    if a.shape != b.shape:
+        raise ConfigError(f"{args.a} is {tuple(a.shape[-2:])} and {args.b} is {tuple(b.shape[-2:])}: pass --size W H")
+    height, width = a.shape[-2:]
+    if model.config.kind == "autoencoder_kl":
+        a, b = (_pad_to_multiple(x, model.config.downsample_factor) for x in (a, b))
+    with torch.inference_mode():
+        strip = interpolate_latents(model, a, b, steps=args.steps, method=args.method)[..., :height, :width]
+    print(f"wrote {_save_atomic(strip, args.out, nrow=args.steps)}")
+    return 0
+
+
+def _size(values):
+    """--size S (a square) or --size A B -> (A, B), in the order the option's help names."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return (values[0], values[0])
+    if len(values) != 2:
+        raise ConfigError("--size takes one number (a square) or two")
+    return tuple(values)
+
+
+def train(argv) -> int:
+    from .. import datasets
+    from .loading import build_model
+    from .model import ConvVAEConfig, MLPVAEConfig
+    from .train import TrainConfig, train as train_loop
+
+    parser = argparse.ArgumentParser(prog="genzoo train vae", description="Train a VAE (or a plain autoencoder).")
+    parser.add_argument("--data", default="mnist", help="'mnist' (genzoo's 8k training digits) or a folder of images")
+    parser.add_argument("--kind", choices=("conv", "mlp"), default="conv")
+    parser.add_argument("--image-size", type=int, default=None, help="folder data: resize to this square size (e.g. 64)")
+    parser.add_argument("--channels", type=int, nargs="+", default=None,
+                        help="conv widths, one stride-2 layer each (default 32 64 for 28px, 32 64 128 256 otherwise)")
+    parser.add_argument("--hidden", type=int, default=400, help="MLP hidden width")
+    parser.add_argument("--latent-dim", type=int, default=None, help="default 20 (mlp), 16 (conv 28px), 128 (faces)")
+    parser.add_argument("--plain", action="store_true", help="a plain autoencoder (no KL term, deterministic codes)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
+    parser.add_argument("--recon", choices=("bce", "mse"), default=None, help="default: bce for mnist, mse for photos")
+    parser.add_argument("--out", default="runs/vae")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-resume", action="store_true", help="start over even if --out holds a run")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    heldout = None
+    if args.data == "mnist":
+        images, _ = datasets.mnist("train")
+        heldout, _ = datasets.mnist("heldout")
+    else:
+        images = _image_folder(args.data, args.image_size or 64)
+    channels, size = images.shape[1], images.shape[-1]
+    if args.kind == "mlp":
+        if args.plain:
+            raise ConfigError("--plain is available for --kind conv")
+        config = MLPVAEConfig(in_features=images[0].numel(), hidden=args.hidden, latent_dim=args.latent_dim or 20,
+                              image_shape=tuple(images.shape[1:]))
+    else:
+        widths = args.channels or ((32, 64) if size <= 32 else (32, 64, 128, 256))
+        config = ConvVAEConfig(in_channels=channels, image_size=size, channels=tuple(widths),
+                               latent_dim=args.latent_dim or (16 if size <= 32 else 128), variational=not args.plain)
+    recon = args.recon or ("bce" if args.data == "mnist" else "mse")
+    model = build_model(config)
+    train_loop(model, images, TrainConfig(out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                          beta=args.beta, recon=recon, seed=args.seed, device=args.device,
+                                          resume=not args.no_resume), heldout=heldout)
+    print(f"saved to {args.out} (load it with genzoo.vae.from_pretrained({args.out!r}))")
+    return 0
+
+
+def _image_folder(folder, size: int) -> torch.Tensor:
+    """Every image under `folder` (e.g. faces with and without glasses), RGB, resized to size x size, in [-1, 1]."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"--data must be 'mnist' or a folder of images; {folder} is not a folder")
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp"))
+    if not paths:
+        raise ConfigError(f"{folder} holds no .png/.jpg/.jpeg/.bmp/.webp images")
+    return torch.cat([load_image(p, channels=3, size=size) for p in paths])
+
+
+# -- the embedded model ------------------------------------------------------------------------------------------
+def _embedded(device="cpu"):
+    from . import from_pretrained
+
+    return from_pretrained(EMBEDDED, device=device)
+
+
+def demo_samples(n: int, seed: int = 0) -> torch.Tensor:
+    """n digits decoded from prior draws z ~ N(0, I) by the embedded mnist-vae: (n, 1, 28, 28) floats in [-1, 1], CPU."""
+    with torch.inference_mode():
+        return _embedded().sample(n, seed=seed).float().cpu()
+
+
+def demo(out_dir) -> list[Path]:
+    """The embedded mnist-vae: 64 prior samples, 8 held-out digits over their reconstructions, and an
+    interpolation strip between two held-out digits, as PNGs in out_dir; returns their paths."""
+    from tqdm.auto import tqdm
+
+    from .. import datasets
+    from .latent import interpolate as interpolate_latents
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tqdm(total=3, desc="vae demo", leave=False) as bar, torch.inference_mode():
+        model = _embedded()
+        written.append(save_image(model.sample(64, seed=0), out_dir / "vae_samples.png", nrow=8))
+        bar.update(1)
+        digits, labels = datasets.mnist("heldout")
+        originals = digits[:8]
+        pairs = torch.cat([originals, model.reconstruct(originals)])
+        written.append(save_image(pairs, out_dir / "vae_reconstructions.png", nrow=8))
+        bar.update(1)
+        a = digits[(labels == 3).nonzero()[0, 0]]
+        b = digits[(labels == 8).nonzero()[0, 0]]
+        strip = interpolate_latents(model, a, b, steps=10)
+        written.append(save_image(strip, out_dir / "vae_interpolation.png", nrow=10))
+        bar.update(1)
+    return written
+
+
+__all__ = ["reconstruct", "sample", "interpolate", "train", "demo", "demo_samples"]
