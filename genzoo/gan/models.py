@@ -200,8 +200,9 @@ class Generator(GANModule):
         return torch.randn(n, self.latent_dim, generator=g).to(self.device, self.dtype)
 
     @torch.no_grad()
-    def sample(self, n: int, seed=None, generator=None, labels=None, batch_size: int = 256) -> torch.Tensor:
-        """n samples (n, *data_shape). A conditional G without `labels` draws labels 0, 1, 2, ... in turn."""
+    def sample(self, n: int, seed=None, generator=None, labels=None, batch_size: int = 256,
+               progress: bool = False) -> torch.Tensor:
+        """n samples (n, *data_shape). A conditional G without `labels` cycles through labels 0, 1, 2, ..."""
         z = self.latent(n, seed, generator)
         if self.num_classes and labels is None:
             labels = torch.arange(n) % self.num_classes
@@ -209,8 +210,12 @@ class Generator(GANModule):
             labels = torch.as_tensor(labels)
         if labels is not None and labels.dim() == 0:
             labels = labels.expand(n)
-        chunks = [self(z[i:i + batch_size], None if labels is None else labels[i:i + batch_size])
-                  for i in range(0, n, batch_size)]
+        starts = range(0, n, batch_size)
+        if progress and len(starts) > 4:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="sampling", unit="batch", leave=False)
+        chunks = [self(z[i:i + batch_size], None if labels is None else labels[i:i + batch_size]) for i in starts]
         return torch.cat(chunks)
 
     @torch.no_grad()

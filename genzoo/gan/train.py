@@ -70,9 +70,7 @@ def train(generator, discriminator, dataset, out_dir=None, loss: str = "bce", ep
     # Fixed noise (and labels 0, 1, 2, ...) so the per-epoch grids show one set of samples improving.
     fixed_z = generator.latent(n_samples, seed=seed)
     fixed_labels = torch.arange(n_samples, device=device) % generator.num_classes if conditional else None
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= batch_size,
-                        num_workers=num_workers, pin_memory=device.type == "cuda",
-                        generator=torch.Generator().manual_seed(seed + start_epoch))
+    loader = _loader(dataset, batch_size, seed + start_epoch, num_workers, device)
     for epoch in range(start_epoch, epochs):
         sums, count, started = {"loss_d": 0.0, "loss_g": 0.0, "d_real": 0.0, "d_fake": 0.0}, 0, time.time()
         bar = _progress(loader, f"epoch {epoch + 1}/{epochs}", progress)
@@ -117,6 +115,32 @@ def train(generator, discriminator, dataset, out_dir=None, loss: str = "bce", ep
     generator.eval()
     discriminator.eval()
     return history
+
+
+def _loader(dataset, batch_size, seed, num_workers, device):
+    """Shuffled batches. Tensors in memory are sliced directly: a DataLoader would index and re-stack them
+    one sample at a time, which costs more than a small GAN's whole step."""
+    drop_last = len(dataset) >= batch_size
+    shuffle = torch.Generator().manual_seed(seed)
+    if isinstance(dataset, TensorDataset) and num_workers == 0:
+        return _TensorBatches(dataset.tensors, batch_size, drop_last, shuffle)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=drop_last, num_workers=num_workers,
+                      pin_memory=device.type == "cuda", generator=shuffle)
+
+
+class _TensorBatches:
+    def __init__(self, tensors, batch_size, drop_last, generator):
+        self.tensors, self.batch_size, self.drop_last, self.generator = tensors, batch_size, drop_last, generator
+
+    def __len__(self):
+        n = len(self.tensors[0])
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.tensors[0]), generator=self.generator)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield tuple(t[idx] for t in self.tensors)
 
 
 def _unpack(batch, device, conditional):
