@@ -62,6 +62,8 @@ def load_generator_state(name_or_path, revision=None, direction="AtoB") -> tuple
         if local.suffix == ".safetensors" and (local.parent / CONFIG_NAME).is_file():
             return _from_genzoo_folder(local.parent, direction, weights=local)
         return _from_junyanz_file(local, direction, single=not local.name.startswith("latest_net_G_"))
+    if str(source).startswith((".", "/", "~")) or local.suffix in (".pth", ".pt", ".bin", ".safetensors"):
+        raise CheckpointError(f"no checkpoint file or folder at {local}")
     # A Hugging Face repo id: a genzoo folder pushed to the Hub, or a repo with junyanz .pth files.
     config_file = hub.resolve_optional(source, CONFIG_NAME, revision=revision)
     if config_file is not None:

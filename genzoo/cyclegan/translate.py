@@ -88,6 +88,9 @@ def translate(model, image_or_path, size: int | None = None):
     else:
         raise ConfigError(f"translate takes a PIL image or a path, not {type(image_or_path).__name__} "
                           f"(use translate_tensor for tensors)")
+    from PIL import ImageOps
+
+    image = ImageOps.exif_transpose(image)  # phone photos are often stored sideways with a rotation tag
     if size is not None:
         image = _resize_shorter(image, size)
     x = from_pil(image, channels=config.input_nc)

@@ -163,6 +163,8 @@ def test_errors_are_clear(tmp_path):
     (tmp_path / "trunc.pth").write_bytes((tmp_path / "ok.pth").read_bytes()[:200])
     with pytest.raises(CheckpointError):
         cyclegan.from_pretrained(tmp_path / "trunc.pth", device="cpu")
+    with pytest.raises(CheckpointError, match="no checkpoint file or folder"):
+        cyclegan.from_pretrained(tmp_path / "typo.pth", device="cpu")
     with pytest.raises(CheckpointError, match="holds neither"):
         cyclegan.from_pretrained(_empty(tmp_path), device="cpu")
 
