@@ -5,6 +5,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import genzoo
 from genzoo import checkpoint, gan
 from genzoo.errors import CheckpointError, ConfigError, GenzooError, UnknownModelError
 
@@ -77,9 +78,12 @@ def test_checkpoint_of_another_family(tmp_path):
     torch.save({"encoder.conv_in.weight": torch.zeros(2, 2)}, tmp_path / "vae.pth")
     with pytest.raises(CheckpointError, match="not a GAN checkpoint genzoo knows.*encoder.conv_in.weight"):
         gan.from_pretrained(tmp_path / "vae.pth", device="cpu")
-    # a catalog name of another family is refused by the registry, with the right loader named
-    with pytest.raises(UnknownModelError):
+    # catalog names: unknown ones, and those of another family (with the right loader named)
+    with pytest.raises(UnknownModelError, match="unknown model 'no-such-gan-model'"):
         gan.from_pretrained("no-such-gan-model", device="cpu")
+    for entry in [e for e in genzoo.list_models() if e.family != "gan"][:2]:
+        with pytest.raises(UnknownModelError, match=f"is a {entry.family} model, not gan"):
+            gan.from_pretrained(entry.name, device="cpu")
 
 
 def test_missing_and_mismatched_keys(tmp_path):

@@ -1,0 +1,141 @@
+"""The training loop: the book's curve GAN learns y = sin x on a CPU in seconds; every loss trains, checkpoints,
+resumes; the CLI samples, interpolates and trains."""
+import json
+import math
+
+import pytest
+import torch
+from PIL import Image
+
+from genzoo import gan
+from genzoo.cli import main as genzoo_main
+from genzoo.gan import data, losses
+
+
+def test_curve_gan_learns_sine():
+    """1,000 generated points must lie on y = sin x and cover its x range.
+
+    Bounds: a generator that ignored the curve would score far worse: points uniform in the box
+    [-pi, pi] x [-1, 1] give mean |y - sin x| ~ 0.6, and collapsing onto y = 0 gives E|sin x| = 2/pi ~ 0.64.
+    After 800 steps it measures ~0.03 (0.02 after 2,000), so 0.1 is 6x below chance and 3x above the typical
+    result. Coverage: each eighth of [-pi, pi] must hold >= 5% of the points (uniform: 12.5%), which a
+    generator that collapsed onto part of the curve fails.
+    """
+    torch.manual_seed(0)
+    G, D = gan.new_gan(gan.PRESETS["curve"], seed=0)
+    points = data.curve_points(8192, "sine", seed=0)
+    history = gan.train(G, D, points, epochs=100, max_steps=800, batch_size=128, lr=1e-3, progress=False)
+    assert history[-1]["step"] == 800
+    out = G.sample(1000, seed=123)
+    assert out.shape == (1000, 2)
+    x, y = out[:, 0], out[:, 1]
+    assert (y - torch.sin(x)).abs().mean() < 0.1
+    assert x.min() < -math.pi + 0.5 and x.max() > math.pi - 0.5
+    inside = (x > -math.pi) & (x < math.pi)
+    assert inside.float().mean() > 0.85
+    bins = torch.histc(x[inside], bins=8, min=-math.pi, max=math.pi) / len(x)
+    assert bins.min() >= 0.05, bins
+
+
+def test_numbers_gan_learns_multiples_of_five():
+    """Book ch. 3: one-hot numbers. An untrained G's argmax hits a multiple of 5 about 20% of the time;
+    after 300 steps >= 95% must be multiples of 5, spread over at least 5 different values (no single mode)."""
+    G, D = gan.new_gan(gan.PRESETS["numbers"], seed=0)
+    gan.train(G, D, data.multiples(8192, seed=0), epochs=100, max_steps=300, batch_size=128, lr=1e-3, progress=False)
+    values = data.decode_onehot(G.sample(1000, seed=1))
+    assert (values % 5 == 0).float().mean() >= 0.95
+    assert len(torch.unique(values[values % 5 == 0])) >= 5
+
+
+def test_data_helpers():
+    pts = data.curve_points(100, "exp", seed=0)
+    assert torch.allclose(pts[:, 1], 1.08 ** pts[:, 0]) and pts[:, 0].min() >= 0 and pts[:, 0].max() <= 50
+    numbers = data.multiples(200, k=5, seed=0)
+    assert numbers.shape == (200, 100) and (data.decode_onehot(numbers) % 5 == 0).all()
+    x, y = data.mnist("heldout", image_size=32).tensors
+    assert x.shape == (2000, 1, 32, 32) and x.min() >= -1 and x.max() <= 1 and y.max() == 9
+
+
+def test_gradient_penalty_of_a_linear_critic_is_exact():
+    # D(x) = w . x has gradient w everywhere, so the penalty is (|w| - 1)^2 whatever the samples.
+    w = torch.tensor([3.0, 4.0])
+    critic = lambda x, labels=None: x @ w  # noqa: E731
+    gp = losses.gradient_penalty(critic, torch.randn(16, 2), torch.randn(16, 2))
+    assert torch.isclose(gp, torch.tensor(16.0))
+
+
+def test_losses_at_known_points():
+    zero, one = torch.zeros(4), torch.ones(4)
+    assert torch.isclose(losses.discriminator_loss("bce", zero, zero), torch.tensor(2 * math.log(2)))
+    assert torch.isclose(losses.generator_loss("bce", zero), torch.tensor(math.log(2)))
+    assert losses.discriminator_loss("lsgan", one, zero) == 0 and losses.generator_loss("lsgan", one) == 0
+    assert losses.discriminator_loss("wgan-gp", 3 * one, one) == -2 and losses.generator_loss("wgan-gp", one) == -1
+
+
+@pytest.mark.parametrize("loss,d_norm", [("bce", "batch"), ("lsgan", "batch"), ("wgan-gp", "layer")])
+def test_every_loss_trains_checkpoints_and_resumes(tmp_path, loss, d_norm):
+    cfg = gan.DCGANConfig(latent_dim=8, image_size=16, channels=1, ngf=4, ndf=4, num_classes=3, d_norm=d_norm)
+    G, D = gan.new_gan(cfg, seed=0)
+    images = torch.rand(48, 1, 16, 16) * 2 - 1
+    dataset = torch.utils.data.TensorDataset(images, torch.arange(48) % 3)
+    before = [p.clone() for p in G.parameters()]
+    history = gan.train(G, D, dataset, out_dir=tmp_path, loss=loss, epochs=1, batch_size=16, n_samples=9,
+                        progress=False)
+    assert any(not torch.equal(a, b) for a, b in zip(before, G.parameters()))
+    assert len(history) == 1 and all(math.isfinite(history[0][k]) for k in ("loss_d", "loss_g"))
+    assert (tmp_path / "samples_epoch_001.png").is_file()
+    assert json.loads((tmp_path / "history.json").read_text())[0]["step"] == 3
+    loaded = gan.from_pretrained(tmp_path / "checkpoint", device="cpu")
+    assert torch.equal(loaded.sample(2, seed=0, labels=1), G.sample(2, seed=0, labels=1))
+
+    # Resume in fresh models: continues at epoch 2 from the saved weights and optimizer state.
+    G2, D2 = gan.new_gan(cfg, seed=5)
+    history = gan.train(G2, D2, dataset, out_dir=tmp_path, loss=loss, epochs=2, batch_size=16, resume=True,
+                        progress=False)
+    assert [h["epoch"] for h in history] == [1, 2] and history[-1]["step"] == 6
+    assert (tmp_path / "samples_epoch_002.png").is_file() and not (tmp_path / "checkpoint.old").exists()
+
+
+def test_mlp_gan_trains_on_flat_vectors_and_image_folders(tmp_path):
+    # book ch. 3 numbers GAN: one step through the loop, output decodes to integers
+    G, D = gan.new_gan(gan.PRESETS["numbers"], seed=0)
+    gan.train(G, D, data.multiples(64, seed=0), out_dir=tmp_path / "numbers", epochs=1, batch_size=32, progress=False)
+    assert data.decode_onehot(G.sample(5, seed=0)).shape == (5,)
+    assert (tmp_path / "numbers" / "samples_epoch_001.txt").is_file()
+    # an image folder with two class subfolders (book ch. 5: glasses / no_glasses)
+    for name, value in (("glasses", 0), ("no_glasses", 255)):
+        (tmp_path / "faces" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (20 + i, 18), (value, 40, 90)).save(tmp_path / "faces" / name / f"{i}.png")
+    folder = data.ImageFolder(tmp_path / "faces", image_size=16, channels=3)
+    assert folder.classes == ["glasses", "no_glasses"] and len(folder) == 6
+    x, label = folder[5]
+    assert x.shape == (3, 16, 16) and label == 1 and x[0].mean() > 0.9
+
+
+def test_cli_sample_interpolate_train(tmp_path, capsys):
+    cfg = gan.DCGANConfig(latent_dim=8, image_size=16, channels=1, ngf=4, ndf=4, num_classes=10)
+    G, _ = gan.new_gan(cfg, seed=0)
+    G.eval().save_pretrained(tmp_path / "g")
+    out = tmp_path / "grid.png"
+    assert genzoo_main(["sample", str(tmp_path / "g"), "--n", "12", "--seed", "0", "--label", "3", "--nrow", "4",
+                        "--out", str(out), "--device", "cpu"]) == 0
+    with Image.open(out) as image:
+        assert image.size == (4 * 18 + 2, 3 * 18 + 2)
+    strip = tmp_path / "strip.png"
+    assert genzoo_main(["interpolate", str(tmp_path / "g"), "--steps", "8", "--rows", "2", "--out", str(strip),
+                        "--device", "cpu"]) == 0
+    with Image.open(strip) as image:
+        assert image.size == (8 * 18 + 2, 2 * 18 + 2)
+    # bad input: a clean error (exit 2) and the existing file is left alone
+    before = out.read_bytes()
+    assert genzoo_main(["sample", str(tmp_path / "g"), "--label", "10", "--out", str(out)]) == 2
+    assert "label out of range" in capsys.readouterr().err and out.read_bytes() == before
+
+    # train the curve GAN for a few steps, then sample it as CSV
+    run = tmp_path / "run"
+    assert genzoo_main(["train", "gan", "--data", "curve", "--max-steps", "3", "--out", str(run), "--device", "cpu"]) == 0
+    csv = tmp_path / "points.csv"
+    assert genzoo_main(["sample", str(run / "checkpoint"), "--n", "5", "--out", str(csv)]) == 0
+    lines = csv.read_text().splitlines()
+    assert lines[0] == "x,y" and len(lines) == 6 and len(lines[1].split(",")) == 2
