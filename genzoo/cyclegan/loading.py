@@ -61,7 +61,7 @@ def load_generator_state(name_or_path, revision=None, direction="AtoB") -> tuple
     if local.is_file():
         if local.suffix == ".safetensors" and (local.parent / CONFIG_NAME).is_file():
             return _from_genzoo_folder(local.parent, direction, weights=local)
-        return _from_junyanz_file(local, direction, single=not local.name.startswith("latest_net_G_"))
+        return _from_junyanz_file(local, direction, single=True)  # one file, one generator: whichever it is
     if str(source).startswith((".", "/", "~")) or local.suffix in (".pth", ".pt", ".bin", ".safetensors"):
         raise CheckpointError(f"no checkpoint file or folder at {local}")
     # A Hugging Face repo id: a genzoo folder pushed to the Hub, or a repo with junyanz .pth files.
@@ -75,7 +75,8 @@ def load_generator_state(name_or_path, revision=None, direction="AtoB") -> tuple
 def _from_junyanz_file(path: Path, direction: str, single: bool):
     if single and direction != "AtoB":
         raise ConfigError(f"{path} holds a single generator (one direction): load it with direction='AtoB'; the "
-                          f"reverse mapping is a separate checkpoint (e.g. zebra2horse for horse2zebra)")
+                          f"reverse mapping is a separate checkpoint (zebra2horse for horse2zebra, latest_net_G_B.pth "
+                          f"of a junyanz run, or pass the run folder with direction='BtoA')")
     config_file = path.parent / CONFIG_NAME
     if config_file.is_file():  # e.g. someone's pytorch_model.bin next to a genzoo config of another family
         check_family(read_config(config_file), FAMILY, path)

@@ -90,3 +90,26 @@ def test_short_cpu_run_learns_the_inversion(tmp_path):
     train(tmp_path, data_a, data_b, longer, device="cpu", resume=True, progress=False)
     assert json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])["step"] == 64
     assert torch.load(tmp_path / "training_state.pt", weights_only=True)["step"] == 64
+
+
+def test_train_cli_on_two_unpaired_folders(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from genzoo.cli import main as genzoo_main
+
+    rng = np.random.default_rng(0)
+    for domain, count in (("black", 5), ("blond", 3)):  # unpaired: not even the same number of images
+        (tmp_path / domain).mkdir()
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (40, 44, 3), dtype=np.uint8)).save(tmp_path / domain / f"{i}.png")
+    out = tmp_path / "run"
+    argv = ["train", "cyclegan", "--data-a", str(tmp_path / "black"), "--data-b", str(tmp_path / "blond"),
+            "--out", str(out), "--steps", "2", "--batch-size", "2", "--load-size", "36", "--crop-size", "32",
+            "--ngf", "2", "--n-blocks", "1", "--ndf", "2", "--workers", "0", "--device", "cpu"]
+    assert genzoo_main(argv) == 0
+    G = cyclegan.from_pretrained(out, device="cpu")
+    assert G.config.ngf == 2 and G(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    assert (out / "samples" / "step_0000002.png").is_file()
+    with pytest.raises(SystemExit):  # argparse: neither folders nor a task
+        genzoo_main(["train", "cyclegan", "--out", str(out)])
