@@ -1,0 +1,150 @@
+"""Command line: `genzoo sample <diffusion model> ...`, `genzoo train diffusion ...`, and the embedded demo."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+EMBEDDED = "mnist-ddpm"
+DEMO_STEPS = 20  # DDIM steps for the embedded model's demo
+
+
+def _sample_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genzoo sample", description="Sample images from a DDPM U-Net with DDPM or "
+                                "DDIM, e.g. `genzoo sample ddpm-cifar10-32 --scheduler ddim --steps 50 --n 16`.")
+    p.add_argument("model", help="catalog name (genzoo list --family diffusion), local folder or Hub repo id")
+    p.add_argument("--scheduler", default="ddim", help="ddim (default) or ddpm")
+    p.add_argument("--steps", type=int, default=None,
+                   help="sampling steps (default: 50 for DDIM, the training timesteps (1000) for DDPM)")
+    p.add_argument("--eta", type=float, default=None, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
+    p.add_argument("--n", type=int, default=16, help="number of images (default 16)")
+    p.add_argument("--batch-size", type=int, default=None, help="images per U-Net call (default: all n at once)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=None, help="image size (default: the model's training size)")
+    p.add_argument("--out", default="samples.png", help="output grid PNG (default samples.png)")
+    p.add_argument("--nrow", type=int, default=None, help="images per grid row")
+    p.add_argument("--strip", default=None, metavar="PNG",
+                   help="also save the denoising strip: x_t at several t, noise on the left, images on the right")
+    p.add_argument("--strip-points", type=int, default=8, help="columns of the strip (default 8)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default=None, help="float32 (default), float16 or bfloat16")
+    p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    return p
+
+
+def sample(argv) -> int:
+    from ..errors import ConfigError
+    from ..images import save_image
+    from . import denoising_strip, from_pretrained, load_scheduler
+    from .sampling import sample as draw
+
+    args = _sample_parser().parse_args(argv)
+    scheduler = load_scheduler(args.model, kind=args.scheduler, revision=args.revision)  # bad kind fails first
+    if args.eta is not None and args.scheduler.lower() != "ddim":
+        raise ConfigError("--eta only applies to --scheduler ddim")
+    steps = args.steps if args.steps is not None else (50 if args.scheduler.lower() == "ddim" else
+                                                        scheduler.num_train_timesteps)
+    if args.n < 1:
+        raise ConfigError(f"--n must be >= 1, got {args.n}")
+    batch = args.batch_size or args.n
+    unet = from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
+
+    start = time.perf_counter()
+    images, trajectories = [], []
+    for first in range(0, args.n, batch):
+        count = min(batch, args.n - first)
+        out = draw(unet, scheduler, n=count, steps=steps, seed=args.seed + first, eta=args.eta,
+                   size=args.size, return_trajectory=args.strip is not None, trajectory_points=args.strip_points)
+        if args.strip is not None:
+            out, trajectory = out
+            trajectories.append(trajectory)
+        images.append(out.cpu())
+    images = torch.cat(images)
+    written = [save_image(images, args.out, nrow=args.nrow)]
+    if args.strip is not None:
+        strip = denoising_strip(trajectories[0], max_images=min(4, args.n))
+        written.append(save_image(strip, args.strip, nrow=len(trajectories[0])))
+    print(f"{args.n} images, {type(scheduler).__name__} {steps} steps, {time.perf_counter() - start:.1f} s -> "
+          + ", ".join(str(p) for p in written))
+    return 0
+
+
+def train(argv) -> int:
+    from .train import TrainConfig, train as run
+
+    p = argparse.ArgumentParser(prog="genzoo train diffusion",
+                                description="Train a DDPM U-Net on MNIST or on a folder of images (book ch. 15).")
+    p.add_argument("--data", default="mnist", help="'mnist' (shipped) or a folder of images (searched recursively)")
+    p.add_argument("--out", default="runs/diffusion", help="output folder: EMA U-Net + training state")
+    p.add_argument("--image-size", type=int, default=None, help="default: 28 for MNIST, 64 for folders")
+    p.add_argument("--channels", type=int, default=None, help="image channels (folders: 3)")
+    p.add_argument("--block-out-channels", type=int, nargs="+", default=[32, 64, 64])
+    p.add_argument("--attention", type=int, nargs="+", default=None,
+                   help="levels (0 = full resolution) with self-attention (default: the lowest)")
+    p.add_argument("--layers-per-block", type=int, default=1)
+    p.add_argument("--norm-groups", type=int, default=8)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--beta-schedule", default="linear", help="linear, scaled_linear or squaredcos_cap_v2")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--warmup-steps", type=int, default=100)
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-mixed-precision", action="store_true", help="fp32 on CUDA too")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
+    args = p.parse_args(argv)
+    levels = len(args.block_out_channels)
+    attention_levels = args.attention if args.attention is not None else [levels - 1]
+    cfg = TrainConfig(
+        data=args.data, out_dir=args.out, image_size=args.image_size, channels=args.channels,
+        block_out_channels=tuple(args.block_out_channels),
+        attention=tuple(level in attention_levels for level in range(levels)),
+        layers_per_block=args.layers_per_block, norm_num_groups=args.norm_groups, dropout=args.dropout,
+        beta_schedule=args.beta_schedule, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, save_every=args.save_every, seed=args.seed,
+        device=args.device, mixed_precision=not args.no_mixed_precision, resume=args.resume)
+    result = run(cfg)
+    print(f"trained {result.step} steps -> {result.out_dir} (sample it: genzoo sample {result.out_dir})")
+    return 0
+
+
+# --- the embedded model ------------------------------------------------------------------------------------------
+_embedded = None
+
+
+def _embedded_model():
+    global _embedded
+    if _embedded is None:
+        from . import from_pretrained, load_scheduler
+
+        _embedded = (from_pretrained(EMBEDDED, device="cpu"), load_scheduler(EMBEDDED, kind="ddim"))
+    return _embedded
+
+
+def demo_samples(n: int, seed: int = 0) -> torch.Tensor:
+    """n digits from the embedded MNIST DDPM (20 DDIM steps, eta 0): (n, 1, 28, 28) floats in [-1, 1], CPU."""
+    from .sampling import sample as draw
+
+    unet, scheduler = _embedded_model()
+    images = [draw(unet, scheduler, n=min(256, n - i), steps=DEMO_STEPS, seed=seed + i, progress=n > 64)
+              for i in range(0, n, 256)]
+    return torch.cat(images)
+
+
+def demo(out_dir) -> list[Path]:
+    """The embedded MNIST DDPM: a 64-digit grid and a denoising strip (noise -> digits, 8 columns)."""
+    from ..images import save_image
+    from .sampling import denoising_strip, sample as draw
+
+    out_dir = Path(out_dir)
+    unet, scheduler = _embedded_model()
+    images, trajectory = draw(unet, scheduler, n=64, steps=DEMO_STEPS, seed=0, return_trajectory=True)
+    grid = save_image(images, out_dir / "mnist-ddpm-samples.png", nrow=8)
+    strip = save_image(denoising_strip(trajectory, max_images=4), out_dir / "mnist-ddpm-denoising.png",
+                       nrow=len(trajectory))
+    return [grid, strip]

@@ -1,0 +1,112 @@
+"""Pure functions: diffusers UNet2DModel checkpoint (config.json + state dict) -> genzoo's UNetConfig + state dict.
+
+genzoo's module names are diffusers' except in the attention blocks, where two spellings exist in the wild:
+  * old (diffusers < 0.14, still what google/ddpm-cifar10-32 and the other google/ddpm-* repos ship):
+      attentions.N.query / key / value / proj_attn
+  * new (what `UNet2DModel.save_pretrained` writes today):
+      attentions.N.to_q / to_k / to_v / to_out.0
+Both map onto genzoo's to_q / to_k / to_v / to_out; `group_norm` is the same everywhere.
+"""
+from __future__ import annotations
+
+import re
+
+from ..errors import CheckpointError, ConfigError
+from .unet import UNetConfig
+
+ATTENTION = r"(?P<prefix>(?:down_blocks\.\d+|up_blocks\.\d+|mid_block)\.attentions\.\d+)\."
+RENAMES = [  # (foreign key pattern, genzoo key), applied to every key; first match wins
+    (ATTENTION + r"query\.(?P<p>weight|bias)$", r"\g<prefix>.to_q.\g<p>"),
+    (ATTENTION + r"key\.(?P<p>weight|bias)$", r"\g<prefix>.to_k.\g<p>"),
+    (ATTENTION + r"value\.(?P<p>weight|bias)$", r"\g<prefix>.to_v.\g<p>"),
+    (ATTENTION + r"proj_attn\.(?P<p>weight|bias)$", r"\g<prefix>.to_out.\g<p>"),
+    (ATTENTION + r"to_out\.0\.(?P<p>weight|bias)$", r"\g<prefix>.to_out.\g<p>"),
+]
+_RENAMES = [(re.compile(pattern), target) for pattern, target in RENAMES]
+# Reshapes: some converted checkpoints store the attention projections as 1x1 convs (C, C, 1, 1); genzoo's are
+# Linear layers (C, C). No transposes are needed: diffusers' Linear layers have torch's (out, in) layout too.
+LINEAR_AS_CONV = re.compile(r"\.attentions\.\d+\.to_(q|k|v|out)\.weight$")
+
+DOWN_TYPES = {"DownBlock2D": False, "AttnDownBlock2D": True}
+UP_TYPES = {"UpBlock2D": False, "AttnUpBlock2D": True}
+# diffusers config keys -> (the only value genzoo supports, what to say otherwise)
+FIXED = {
+    "time_embedding_type": ("positional", "positional (sinusoidal) time embeddings"),
+    "act_fn": ("silu", "SiLU activations"),
+    "resnet_time_scale_shift": ("default", "resnet_time_scale_shift='default' (the time embedding is added)"),
+    "class_embed_type": (None, "unconditional models (no class_embed_type)"),
+    "num_class_embeds": (None, "unconditional models (no num_class_embeds)"),
+    "downsample_type": ("conv", "downsample_type='conv'"),
+    "upsample_type": ("conv", "upsample_type='conv'"),
+    "mid_block_type": ("UNetMidBlock2D", "a UNetMidBlock2D middle block"),
+}
+
+
+def rename_key(key: str) -> str:
+    for pattern, target in _RENAMES:
+        if pattern.search(key):
+            return pattern.sub(target, key)
+    return key
+
+
+def convert_diffusers_state_dict(state_dict: dict) -> dict:
+    """diffusers UNet2DModel keys (old or new attention names) -> genzoo UNet keys. Pure: builds no model."""
+    out = {}
+    for key, tensor in state_dict.items():
+        new_key = rename_key(key)
+        if new_key in out:
+            raise CheckpointError(f"the checkpoint holds two spellings of the same weight ({new_key}): "
+                                  f"old (query/key/value/proj_attn) and new (to_q/to_k/to_v/to_out.0) names mixed")
+        if LINEAR_AS_CONV.search(new_key) and tensor.dim() == 4 and tensor.shape[2:] == (1, 1):
+            tensor = tensor[:, :, 0, 0]
+        out[new_key] = tensor
+    return out
+
+
+def config_from_diffusers(config: dict, path="<config.json>") -> UNetConfig:
+    """A diffusers UNet2DModel config.json -> UNetConfig (raises ConfigError for what genzoo does not implement)."""
+    for key, (value, what) in FIXED.items():
+        if key in config and config[key] != value:
+            raise ConfigError(f"{path}: {key}={config[key]!r} is not supported; genzoo's DDPM U-Net implements "
+                              f"{what}")
+    defaults = dict(  # diffusers UNet2DModel's own defaults, for keys a config.json leaves out
+        down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(224, 448, 672, 896), layers_per_block=2, attention_head_dim=8, norm_num_groups=32,
+        norm_eps=1e-5, downsample_padding=1, flip_sin_to_cos=True, freq_shift=0, in_channels=3, out_channels=3,
+        center_input_sample=False, mid_block_scale_factor=1, dropout=0.0, add_attention=True, sample_size=None,
+        attn_norm_num_groups=None, time_embedding_dim=None)
+    c = {**defaults, **{k: v for k, v in config.items() if v is not None or k in ("attention_head_dim",)}}
+    down, up = list(c["down_block_types"]), list(c["up_block_types"])
+    unknown = [b for b in down if b not in DOWN_TYPES] + [b for b in up if b not in UP_TYPES]
+    if unknown:
+        raise ConfigError(f"{path}: block types {unknown} are not supported; genzoo's DDPM U-Net implements "
+                          f"{sorted(DOWN_TYPES)} and {sorted(UP_TYPES)}")
+    if not len(down) == len(up) == len(c["block_out_channels"]):
+        raise ConfigError(f"{path}: down_block_types, up_block_types and block_out_channels differ in length")
+    sample_size = c["sample_size"]
+    if isinstance(sample_size, (list, tuple)):
+        if len(set(sample_size)) != 1:
+            raise ConfigError(f"{path}: only square sample sizes are supported, got {sample_size}")
+        sample_size = sample_size[0]
+    return UNetConfig(
+        sample_size=int(sample_size or 2 ** (len(down) + 2)),
+        in_channels=c["in_channels"], out_channels=c["out_channels"],
+        block_out_channels=tuple(c["block_out_channels"]),
+        down_attention=tuple(DOWN_TYPES[b] for b in down),
+        up_attention=tuple(UP_TYPES[b] for b in reversed(up)),  # diffusers lists up blocks deepest first
+        mid_attention=bool(c["add_attention"]),
+        layers_per_block=c["layers_per_block"],
+        attention_head_dim=c["attention_head_dim"],
+        norm_num_groups=c["norm_num_groups"],
+        mid_attention_norm_groups=c["attn_norm_num_groups"],
+        norm_eps=float(c["norm_eps"]),
+        downsample_padding=c["downsample_padding"],
+        flip_sin_to_cos=bool(c["flip_sin_to_cos"]),
+        freq_shift=c["freq_shift"],
+        time_embed_dim=c["time_embedding_dim"],
+        center_input_sample=bool(c["center_input_sample"]),
+        mid_block_scale_factor=float(c["mid_block_scale_factor"]),
+        dropout=float(c["dropout"]),
+    )
+
