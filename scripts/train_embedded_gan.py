@@ -51,7 +51,7 @@ def main():
                "lr": 2e-4, "epochs": history[-1]["epoch"], "steps": history[-1]["step"],
                "script": "scripts/train_embedded_gan.py"}
     save_gan(args.out, generator.cpu(), discriminator.cpu(), extra_config={"train": trained})
-    print(f"saved {args.out}")
+    print(f"saved {args.out} ({time.time() - started:.0f} s wall, {time.process_time():.0f} s CPU in this run)")
 
 
 if __name__ == "__main__":

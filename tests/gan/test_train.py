@@ -139,3 +139,16 @@ def test_cli_sample_interpolate_train(tmp_path, capsys):
     assert genzoo_main(["sample", str(run / "checkpoint"), "--n", "5", "--out", str(csv)]) == 0
     lines = csv.read_text().splitlines()
     assert lines[0] == "x,y" and len(lines) == 6 and len(lines[1].split(",")) == 2
+
+    # a conditional WGAN-GP DCGAN on an image folder with class subfolders (BatchNorm-free critic chosen for it)
+    for name, value in (("glasses", 0), ("no_glasses", 255)):
+        (tmp_path / "faces" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (16, 16), (value, 0, 0)).save(tmp_path / "faces" / name / f"{i}.jpg")
+    run = tmp_path / "faces_run"
+    assert genzoo_main(["train", "gan", "--data", str(tmp_path / "faces"), "--image-size", "16", "--conditional",
+                        "--loss", "wgan-gp", "--ngf", "4", "--ndf", "4", "--batch-size", "2", "--max-steps", "2",
+                        "--out", str(run), "--device", "cpu"]) == 0
+    config = json.loads((run / "checkpoint" / "config.json").read_text())
+    assert (config["num_classes"], config["d_norm"], config["image_size"], config["ngf"]) == (2, "layer", 16, 4)
+    assert genzoo_main(["sample", str(run / "checkpoint"), "--n", "4", "--label", "1", "--out", str(out)]) == 0
