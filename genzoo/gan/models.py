@@ -196,8 +196,9 @@ class Generator(GANModule):
         """n latent vectors z ~ N(0, I), shaped (n, latent_dim); same seed, same z on every device."""
         n = _check_count(n)
         g = make_generator(seed, generator, "cpu")
-        # Drawn on the CPU so a seed gives the same samples on CPU and CUDA.
-        return torch.randn(n, self.latent_dim, generator=g).to(self.device, self.dtype)
+        # A seed draws on the CPU, so it gives the same samples on CPU and CUDA; a passed generator draws where it lives.
+        z = torch.randn(n, self.latent_dim, generator=g, device=g.device if g is not None else "cpu")
+        return z.to(self.device, self.dtype)
 
     @torch.no_grad()
     def sample(self, n: int, seed=None, generator=None, labels=None, batch_size: int = 256,

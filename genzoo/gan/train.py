@@ -54,7 +54,6 @@ def train(generator, discriminator, dataset, out_dir=None, loss: str = "bce", ep
     if not isinstance(dataset, Dataset) or len(dataset) == 0:
         raise ConfigError("dataset must be a non-empty torch Dataset or tensor of samples")
     device = resolve_device(device)
-    torch.manual_seed(seed)
     generator.to(device).train()
     discriminator.to(device).train()
     conditional = generator.num_classes > 0
@@ -66,6 +65,7 @@ def train(generator, discriminator, dataset, out_dir=None, loss: str = "bce", ep
         if out_dir is None:
             raise ConfigError("resume=True needs out_dir")
         history, start_epoch, step = _resume(out_dir, generator, discriminator, opt_g, opt_d, device)
+    torch.manual_seed(seed + start_epoch)  # a resumed run draws new noise, not the first epoch's again
 
     # Fixed noise (and labels 0, 1, 2, ...) so the per-epoch grids show one set of samples improving.
     fixed_z = generator.latent(n_samples, seed=seed)
