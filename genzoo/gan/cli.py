@@ -155,7 +155,7 @@ def _data_and_config(args, gan_data):
         size = args.image_size or 28
         dataset = gan_data.mnist("train", image_size=size)
         if config is None and args.arch == "mlp":
-            config = PRESETS["mnist-mlp"]
+            config = dataclasses.replace(PRESETS["mnist-mlp"], data_shape=(1, size, size))
         config = config or DCGANConfig(latent_dim=64, image_size=size, channels=1, ngf=32, ndf=32)
     else:
         if not Path(kind).is_dir():

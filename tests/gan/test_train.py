@@ -152,3 +152,9 @@ def test_cli_sample_interpolate_train(tmp_path, capsys):
     config = json.loads((run / "checkpoint" / "config.json").read_text())
     assert (config["num_classes"], config["d_norm"], config["image_size"], config["ngf"]) == (2, "layer", 16, 4)
     assert genzoo_main(["sample", str(run / "checkpoint"), "--n", "4", "--label", "1", "--out", str(out)]) == 0
+
+    # the yunjey-style MLP GAN on MNIST, one step
+    run = tmp_path / "mlp_run"
+    assert genzoo_main(["train", "gan", "--data", "mnist", "--arch", "mlp", "--batch-size", "8", "--max-steps", "1",
+                        "--out", str(run), "--device", "cpu"]) == 0
+    assert gan.from_pretrained(run / "checkpoint", device="cpu").sample(2, seed=0).shape == (2, 1, 28, 28)
