@@ -63,16 +63,28 @@ def require_gpt2_keys(state_dict: dict, path) -> None:
                               f"(its keys begin: {shown or 'none'}). Load it with the family it belongs to.")
 
 
+def check_tied(state_dict: dict, path) -> None:
+    """genzoo ties the output matrix to wte; a checkpoint whose lm_head differs cannot be represented."""
+    head, wte = state_dict.get("lm_head.weight"), state_dict.get("wte.weight")
+    if head is not None and wte is not None and head.data_ptr() != wte.data_ptr() and not torch.equal(head, wte):
+        raise CheckpointError(f"{path}: lm_head.weight differs from wte.weight (an untied output layer); genzoo's "
+                              f"GPT-2 ties them, as OpenAI's checkpoints do")
+
+
 def from_huggingface(state_dict: dict, path="<checkpoint>") -> dict:
     """transformers' GPT2LMHeadModel / GPT2Model state dict (either key variant) -> genzoo's."""
-    state_dict = drop(rename(state_dict, HF_RENAMES))
+    state_dict = rename(state_dict, HF_RENAMES)
+    check_tied(state_dict, path)
+    state_dict = drop(state_dict)
     require_gpt2_keys(state_dict, path)
     return transpose_conv1d(state_dict) if has_conv1d_layout(state_dict) else state_dict
 
 
 def from_nanogpt(state_dict: dict, path="<checkpoint>") -> dict:
     """nanoGPT's model state dict (ckpt.pt["model"]) -> genzoo's: only renames, its layout is already nn.Linear."""
-    state_dict = drop(rename(state_dict, NANOGPT_RENAMES))
+    state_dict = rename(state_dict, NANOGPT_RENAMES)
+    check_tied(state_dict, path)
+    state_dict = drop(state_dict)
     require_gpt2_keys(state_dict, path)
     return state_dict
 

@@ -232,3 +232,14 @@ def test_code_pickle_is_refused_and_nothing_runs(tmp_path, char_model, name):
 
 def test_errors_are_genzoo_errors():
     assert issubclass(ConfigError, GenzooError) and issubclass(CheckpointError, GenzooError)
+
+
+def test_untied_output_layer_is_refused(tmp_path, char_model):
+    _, directory = char_model
+    from safetensors.torch import load_file, save_file
+
+    sd = dict(load_file(str(directory / "model.safetensors")))
+    sd["lm_head.weight"] = sd["wte.weight"] + 1
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="untied"):
+        gpt2.from_pretrained(tmp_path / "model.safetensors")
