@@ -239,8 +239,10 @@ class AutoencoderKL(VAEBase):
         tiles of `tile_size` pixels (default config.sample_size) for images too large to encode at once.
         """
         self.check_images(x, multiple=self.config.downsample_factor)
-        moments = self._tiled(self._encode_moments, x, tile_size or self.config.sample_size,
-                              1 / self.config.downsample_factor) if tiled else self._encode_moments(x)
+        if tiled:
+            moments = self._tiled(self._encode_moments, x, self._tile(tile_size), 1 / self.config.downsample_factor)
+        else:
+            moments = self._encode_moments(x)
         mean, logvar = moments.chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
@@ -258,8 +260,16 @@ class AutoencoderKL(VAEBase):
     def tiled_decode(self, z: torch.Tensor, tile_size: int | None = None) -> torch.Tensor:
         """Decode overlapping latent tiles one at a time and blend their seams; same result as diffusers' tiled_decode."""
         self.check_latents(z)
-        return self._tiled(self._decode_latents, z, (tile_size or self.config.sample_size) // self.config.downsample_factor,
+        return self._tiled(self._decode_latents, z, self._tile(tile_size) // self.config.downsample_factor,
                            self.config.downsample_factor)
+
+    def _tile(self, tile_size: int | None) -> int:
+        """Tile side in pixels: a multiple of 4 x the downsampling factor, so 25% overlaps fall on latent pixels."""
+        tile = int(tile_size or self.config.sample_size)
+        step = 4 * self.config.downsample_factor
+        if tile < step or tile % step:
+            raise ConfigError(f"tile_size must be a positive multiple of {step} (e.g. 256 or 512), got {tile_size}")
+        return tile
 
     # -- the network ----------------------------------------------------------------------------------------------
     def _encode_moments(self, x: torch.Tensor) -> torch.Tensor:

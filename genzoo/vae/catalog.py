@@ -20,5 +20,5 @@ register(ModelEntry(
     name="mnist-vae", family="vae", embedded=True,
     description="Small convolutional VAE on MNIST digits (28x28, 1 channel), trained by genzoo "
                 "(scripts/train_embedded_vae.py)",
-    files=("config.json", "model.safetensors"),
+    files=("config.json", "model.safetensors"), params=220_641,
 ))

@@ -223,6 +223,8 @@ def test_bad_inputs_give_clear_errors(tmp_path, reference):
         model.encode(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
     with pytest.raises(ConfigError, match=r"latents shaped \(N, 4"):
         model.decode(torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ConfigError, match="tile_size must be a positive multiple of 16"):
+        model.decode(torch.zeros(1, 4, 8, 8), tiled=True, tile_size=20)
 
 
 def test_config_that_does_not_fit_the_weights(tmp_path, reference):
