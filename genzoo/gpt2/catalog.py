@@ -11,3 +11,8 @@ register(ModelEntry("gpt2-large", "gpt2", "GPT-2 large, 774M parameters",
                     repo="openai-community/gpt2-large", files=_FILES, params=774_030_080))
 register(ModelEntry("gpt2-xl", "gpt2", "GPT-2 XL, 1.5B parameters",
                     repo="openai-community/gpt2-xl", files=_FILES, params=1_557_611_200))
+
+# Trained by genzoo itself (scripts/train_embedded_gpt2.py) and shipped in weights/: works offline.
+register(ModelEntry("shakespeare-char", "gpt2",
+                    "character-level GPT (4 layers, width 128, context 64) trained on Tiny Shakespeare by genzoo",
+                    embedded=True, files=_FILES, params=809_856))
