@@ -25,13 +25,14 @@ def main():
     parser.add_argument("--run-dir", default=str(ROOT / "runs" / "mnist-vae"))
     parser.add_argument("--out", default=str(ROOT / "weights" / "mnist-vae"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--latent-dim", type=int, default=16)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     train_images, _ = datasets.mnist("train")
     heldout, _ = datasets.mnist("heldout")
-    model = vae.ConvVAE(vae.ConvVAEConfig(in_channels=1, image_size=28, channels=(32, 64), latent_dim=16))
+    model = vae.ConvVAE(vae.ConvVAEConfig(in_channels=1, image_size=28, channels=(32, 64), latent_dim=args.latent_dim))
     config = TrainConfig(out_dir=args.run_dir, epochs=args.epochs, batch_size=128, lr=1e-3, beta=1.0, recon="bce",
                          seed=0, device="cpu")
     print(f"{model.num_parameters:,} parameters; held-out BCE before training: {evaluate(model, heldout):.1f}")
