@@ -100,6 +100,8 @@ def _prepare(model, input_ids, attention_mask):
         mask = None
         if any(pads):
             mask = torch.tensor([[0] * p + [1] * len(r) for p, r in zip(pads, rows)], dtype=torch.long, device=device)
+    if mask is not None:  # whatever the caller put under the padding, feed a valid id there
+        ids = ids.masked_fill(mask == 0, pad_id)
     low, high = int(ids.min()), int(ids.max())
     if low < 0 or high >= config.vocab_size:
         raise ConfigError(f"token ids must be in 0..{config.vocab_size - 1} for this model, found {low if low < 0 else high}")

@@ -72,7 +72,7 @@ def test_batched_generation_equals_one_by_one(hf_model, genzoo_model):
 
 def test_left_padded_tensor_with_mask_matches_unpadded(genzoo_model):
     a, b = _ids(1, 5, seed=20)[0], _ids(1, 9, seed=21)[0]
-    ids = torch.stack([torch.cat([torch.zeros(4, dtype=torch.long), a]), b])
+    ids = torch.stack([torch.cat([torch.full((4,), -1), a]), b])  # whatever sits under the padding is ignored
     mask = torch.tensor([[0] * 4 + [1] * 5, [1] * 9])
     out = genzoo_model.generate(ids, attention_mask=mask, max_new_tokens=8, temperature=0)
     assert out.shape == (2, 17)
