@@ -136,14 +136,14 @@ def demo_samples(n: int, seed: int = 0) -> torch.Tensor:
     return torch.cat(images)
 
 
-def demo(out_dir) -> list[Path]:
-    """The embedded MNIST DDPM: a 64-digit grid and a denoising strip (noise -> digits, 8 columns)."""
+def demo(out_dir, n: int = 64, steps: int = DEMO_STEPS) -> list[Path]:
+    """The embedded MNIST DDPM: an n-digit grid and a denoising strip (noise -> digits, 8 columns)."""
     from ..images import save_image
     from .sampling import denoising_strip, sample as draw
 
     out_dir = Path(out_dir)
     unet, scheduler = _embedded_model()
-    images, trajectory = draw(unet, scheduler, n=64, steps=DEMO_STEPS, seed=0, return_trajectory=True)
+    images, trajectory = draw(unet, scheduler, n=n, steps=steps, seed=0, return_trajectory=True)
     grid = save_image(images, out_dir / "mnist-ddpm-samples.png", nrow=8)
     strip = save_image(denoising_strip(trajectory, max_images=4), out_dir / "mnist-ddpm-denoising.png",
                        nrow=len(trajectory))

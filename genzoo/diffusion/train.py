@@ -13,6 +13,7 @@ end, out_dir gets the EMA U-Net in genzoo's format (loadable with diffusion.from
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -160,7 +161,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         tmp = state_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                     "lr_schedule": lr_schedule.state_dict(), "scaler": scaler.state_dict(),
-                    "generator": generator.get_state(), "step": step, "train_config": asdict(cfg)}, tmp)
+                    "generator": generator.get_state(), "step": step,
+                    "train_config": json.dumps(asdict(cfg), default=str)}, tmp)
         tmp.replace(state_path)  # a crash while saving never destroys the previous state
 
     from tqdm.auto import tqdm
