@@ -96,6 +96,17 @@ def test_every_loss_trains_checkpoints_and_resumes(tmp_path, loss, d_norm):
     assert (tmp_path / "samples_epoch_002.png").is_file() and not (tmp_path / "checkpoint.old").exists()
 
 
+def test_same_seed_same_training():
+    cfg = gan.DCGANConfig(latent_dim=8, image_size=16, channels=1, ngf=4, ndf=4)
+    images = torch.rand(40, 1, 16, 16) * 2 - 1
+    runs = []
+    for _ in range(2):
+        G, D = gan.new_gan(cfg, seed=3)
+        gan.train(G, D, images, epochs=2, batch_size=8, seed=3, progress=False)
+        runs.append(G.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
+
 def test_mlp_gan_trains_on_flat_vectors_and_image_folders(tmp_path):
     # book ch. 3 numbers GAN: one step through the loop, output decodes to integers
     G, D = gan.new_gan(gan.PRESETS["numbers"], seed=0)
