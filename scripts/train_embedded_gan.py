@@ -1,7 +1,7 @@
 """Train genzoo's embedded GAN: a conditional DCGAN on the 8,000 "train" MNIST digits, into weights/mnist-dcgan.
 
     python scripts/train_embedded_gan.py                 # 6.5 CPU-minutes on one core (17 min wall when shared)
-    python scripts/train_embedded_gan.py --device cuda   # seconds to a minute on a GPU
+    python scripts/train_embedded_gan.py --device cuda   # the same on a GPU (not measured here)
 
 Seeded and resumable (runs/embedded-gan/checkpoint): run it again after an interruption and it continues.
 The model: PRESETS["mnist-dcgan"] (latent 64, ngf = ndf = 32, 10 classes), non-saturating BCE loss,
