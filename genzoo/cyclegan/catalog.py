@@ -55,4 +55,5 @@ register(ModelEntry(
     name=EMBEDDED, family="cyclegan", embedded=True,
     description="MNIST digits <-> colour-inverted digits, trained unpaired by genzoo (scripts/train_embedded_cyclegan.py); "
                 "from_pretrained gives G_A (normal -> inverted), direction='BtoA' gives G_B",
-    files=("model.safetensors", "config.json")))
+    files=("model.safetensors", "config.json"), params=67_873,
+    config={"arch": "resnet", "n_blocks": 3, "ngf": 8, "input_nc": 1, "output_nc": 1}))
