@@ -59,7 +59,7 @@ def read_part(source, part: str, revision=None, overrides: dict | None = None):
                                   f"genzoo.{family}.from_pretrained (or genzoo.load)")
     weights = hub.resolve_first(source, [checkpoint.WEIGHTS_NAME], revision)
     saved = {}
-    if weights.name == checkpoint.WEIGHTS_NAME:  # genzoo's format: the config lies beside the weights
+    if weights.name == checkpoint.WEIGHTS_NAME and not hub.is_url(source):  # genzoo's format: config beside it
         config_path = hub.resolve_optional(source, checkpoint.CONFIG_NAME, revision)
         saved = checkpoint.read_config(config_path) if config_path is not None else {}
         checkpoint.check_family(saved, FAMILY, weights)
