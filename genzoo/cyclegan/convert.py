@@ -18,7 +18,7 @@ import torch
 
 from ..checkpoint import strip_prefix
 from ..errors import CheckpointError
-from .model import DiscriminatorConfig, GeneratorConfig, unet_channels
+from .model import DiscriminatorConfig, GeneratorConfig
 
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 PARAMS = ("weight", "bias")

@@ -125,6 +125,9 @@ def train(out_dir, data_a, data_b, config: TrainConfig, device="auto", resume: b
     from .data import endless_batches
 
     out_dir, device = Path(out_dir), resolve_device(device)
+    if not resume and (out_dir / STATE_NAME).is_file():
+        raise ConfigError(f"{out_dir} holds a training run already: resume it (--resume, resume=True) or choose "
+                          f"another output folder; nothing was overwritten")
     torch.manual_seed(config.seed)
     gen_config = GeneratorConfig.from_dict({**config.generator})
     disc_config = DiscriminatorConfig.from_dict({"norm": gen_config.norm, **config.discriminator})
@@ -230,8 +233,3 @@ def translation_error(G: torch.nn.Module, a: torch.Tensor, target_fn, batch_size
         total += (G(x) - target_fn(x)).abs().sum().item()
     G.train(was_training)
     return total / a.numel()
-
-
-def count_parameters(module) -> int:
-    return sum(p.numel() for p in module.parameters())
-

@@ -85,6 +85,8 @@ def test_short_cpu_run_learns_the_inversion(tmp_path):
         assert torch.allclose(G_A(x), nets.G_A(x), atol=1e-6) and torch.allclose(G_B(x), nets.G_B(x), atol=1e-6)
     assert set(cyclegan.load_cyclegan(tmp_path, device="cpu").state_dict()) == set(nets.state_dict())
 
+    with pytest.raises(ConfigError, match="resume"):  # a finished run is never overwritten by a fresh one
+        train(tmp_path, data_a, data_b, config, device="cpu", progress=False)
     # resumable: a longer run picks up at step 60
     longer = TrainConfig(**{**config.__dict__, "steps": 64, "decay_start": 30})
     train(tmp_path, data_a, data_b, longer, device="cpu", resume=True, progress=False)
