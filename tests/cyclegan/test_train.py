@@ -115,3 +115,21 @@ def test_train_cli_on_two_unpaired_folders(tmp_path):
     assert (out / "samples" / "step_0000002.png").is_file()
     with pytest.raises(SystemExit):  # argparse: neither folders nor a task
         genzoo_main(["train", "cyclegan", "--out", str(out)])
+
+
+def test_train_step_vanilla_gan_unet_batchnorm_updates_all_networks():
+    from genzoo.cyclegan.train import train_step
+
+    config = TrainConfig(steps=1, gan_mode="vanilla", pool_size=2)
+    nets = CycleGAN.create(GeneratorConfig(arch="unet", num_downs=5, ngf=2, norm="batch"),
+                           DiscriminatorConfig(ndf=2, n_layers=2, norm="batch"))
+    init_weights(nets, 0)
+    before = {k: v.clone() for k, v in nets.state_dict().items()}
+    opt_g = torch.optim.Adam(list(nets.G_A.parameters()) + list(nets.G_B.parameters()), lr=1e-3)
+    opt_d = torch.optim.Adam(list(nets.D_A.parameters()) + list(nets.D_B.parameters()), lr=1e-3)
+    losses = train_step(nets.train(), torch.randn(2, 3, 32, 32).tanh(), torch.randn(2, 3, 32, 32).tanh(), opt_g, opt_d,
+                        ImagePool(2), ImagePool(2), config)
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()) and losses["idt"] > 0
+    after = nets.state_dict()
+    for key in ("G_A.down.0.weight", "G_B.down.0.weight", "D_A.layers.0.conv.weight", "D_B.layers.0.conv.weight"):
+        assert not torch.equal(before[key], after[key]), key
