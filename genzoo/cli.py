@@ -44,6 +44,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `genzoo list | head`: the reader left; not an error worth a traceback
+        sys.stderr.close()
+        return 0
 
 
 def _dispatch(command: str, rest: list[str]) -> int:

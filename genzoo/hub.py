@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import urllib.request
+import warnings
 from pathlib import Path
 
 from .errors import HubError
@@ -158,10 +159,12 @@ def download_url(url: str, sha256: str | None = None, filename: str | None = Non
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
-        if sha256 is not None:
-            got = sha256sum(tmp)
-            if got != sha256:
-                raise HubError(f"{url}: sha256 {got} does not match the pinned {sha256}; the file was not kept")
+        got = sha256sum(tmp)
+        if sha256 is not None and got != sha256:
+            raise HubError(f"{url}: sha256 {got} does not match the pinned {sha256}; the file was not kept")
+        if sha256 is None:
+            warnings.warn(f"{url} has no pinned sha256; downloaded file has sha256 {got} (compare it with a trusted "
+                          f"source). It is read with weights_only=True either way.", stacklevel=2)
         os.replace(tmp, target)
     except OSError as e:
         raise HubError(f"could not download {url}: {e}. Download it by hand and pass the local path.") from e
