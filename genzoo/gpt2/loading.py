@@ -9,8 +9,11 @@ import os
 import pickle
 from pathlib import Path
 
+import torch
+
 from .. import checkpoint, hub, registry
 from ..errors import CheckpointError, HubError
+from ..runtime import resolve_device, resolve_dtype
 from . import convert
 from .model import GPT, GPTConfig
 
@@ -42,7 +45,25 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> G
             _refuse_other_families(config, sibling)
 
     state_dict, config = read_checkpoint(weights, config)
+    state_dict = _contiguous_where_copied(state_dict, resolve_device(device), resolve_dtype(dtype))
     return checkpoint.build_and_load(lambda: GPT(config), state_dict, weights, device=device, dtype=dtype)
+
+
+def _contiguous_where_copied(state_dict: dict, device, dtype) -> dict:
+    """Hugging Face's Conv1D weights arrive as transposed views of the (memory-mapped) file.
+
+    On the CPU in the file's dtype they stay views: no copy, RSS stays near the file size, and fp32 matmuls are
+    as fast on them. A tensor that has to be copied anyway (another device or dtype) is copied once, straight
+    into nn.Linear's contiguous layout: bf16 matmuls on a transposed weight are ~10x slower on a CPU without
+    native bf16 (measured, see benchmarks/results/gpt2.md), and contiguous is the layout every kernel expects.
+    """
+    out = {}
+    for key, value in state_dict.items():
+        new_dtype = dtype if (dtype is not None and value.is_floating_point()) else value.dtype
+        if not value.is_contiguous() and (value.device != device or new_dtype != value.dtype):
+            value = value.to(device=device, dtype=new_dtype, memory_format=torch.contiguous_format)
+        out[key] = value
+    return out
 
 
 def read_checkpoint(weights: Path, config: dict) -> tuple[dict, GPTConfig]:

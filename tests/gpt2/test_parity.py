@@ -170,6 +170,9 @@ def test_dtype_and_device_arguments(hf_dir):
     out = model.generate([1, 2, 3], max_new_tokens=4, temperature=0)
     assert len(out) == 7
     assert all(p.device.type != "meta" for p in model.parameters())
+    # cast copies go straight to nn.Linear's contiguous layout; fp32 on the CPU keeps zero-copy views of the file
+    assert all(p.is_contiguous() for p in model.parameters())
+    assert not gpt2.from_pretrained(hf_dir, device="cpu").h[0].mlp.c_fc.weight.is_contiguous()
 
 
 def test_fresh_model_has_four_gpt2_sizes():
