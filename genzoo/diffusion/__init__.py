@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from .. import checkpoint, hub, registry
 from ..errors import CheckpointError, HubError
 from .convert import config_from_diffusers, convert_diffusers_state_dict
@@ -70,10 +72,12 @@ def _check_is_unet(config: dict, where) -> None:
                           f"(no genzoo_family, no _class_name)")
 
 
-def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> UNet:
+def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, channels_last: bool = True) -> UNet:
     """A catalog name (`genzoo list --family diffusion`), a local folder, or a Hub repo id -> UNet, in eval mode.
 
     `unet(x, t)` predicts the noise in x_t. dtype: None keeps the checkpoint's (float32), or "float16"/"bfloat16".
+    channels_last stores the conv weights NHWC, so activations flow NHWC too: oneDNN (CPU) and cuDNN convolutions
+    run faster without layout conversions, and attention's (B, HW, C) view is free. Values are the same.
     """
     source, sub, revision, config, config_path = _locate(name_or_path, revision)
     _check_is_unet(config, config_path)
@@ -86,7 +90,10 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> U
         unet_config = config_from_diffusers(config, config_path)
         state_dict = checkpoint.unwrap_state_dict(checkpoint.load_state_dict(weights), weights)
         state_dict = convert_diffusers_state_dict(state_dict)
-    return checkpoint.build_and_load(lambda: UNet(unet_config), state_dict, weights, device=device, dtype=dtype)
+    unet = checkpoint.build_and_load(lambda: UNet(unet_config), state_dict, weights, device=device, dtype=dtype)
+    if channels_last and unet.device.type in ("cpu", "cuda"):
+        unet = unet.to(memory_format=torch.channels_last)
+    return unet
 
 
 def scheduler_config(name_or_path, revision=None) -> dict:

@@ -174,12 +174,30 @@ class Downsample(nn.Module):
 
 
 class Upsample(nn.Module):
+    """Nearest-neighbour x2, then a 3x3 conv.
+
+    At inference the two are fused into one stride-2 transposed conv with a 4x4 kernel: each output pixel of
+    "nearest x2 then conv" sees only 2x2 distinct input pixels, so the 3x3 taps that land on the same pixel can be
+    summed beforehand (along each axis: [w2, w1 + w2, w0 + w1, w0]). Same result up to rounding, 2.25x fewer
+    multiply-adds, and no 4x larger intermediate tensor. Training keeps the plain form.
+    """
+
     def __init__(self, channels: int):
         super().__init__()
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x):
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        if torch.is_grad_enabled():
+            return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return F.conv_transpose2d(x, self.fused_kernel(x.dtype), self.conv.bias, stride=2, padding=1)
+
+    def fused_kernel(self, dtype) -> torch.Tensor:
+        def fold(w, dim):  # 3 taps on the upsampled grid -> 4 taps of the transposed conv
+            w0, w1, w2 = w.unbind(dim)
+            return torch.stack([w2, w1 + w2, w0 + w1, w0], dim)
+
+        kernel = fold(fold(self.conv.weight.float(), 2), 3)  # (out, in, 4, 4); summed in fp32
+        return kernel.transpose(0, 1).to(dtype)  # conv_transpose2d wants (in, out, kH, kW)
 
 
 class DownBlock(nn.Module):

@@ -100,3 +100,15 @@ def test_unsupported_configs_are_refused():
         config_from_diffusers(dict(TINY_DDPM, resnet_time_scale_shift="scale_shift"))
     with pytest.raises(ConfigError, match="norm_num_groups"):
         config_from_diffusers(dict(TINY_DDPM, norm_num_groups=3))
+
+
+def test_inference_fast_paths_match_the_training_path(tiny_ddpm_dir):
+    """no_grad uses the fused upsample (transposed conv) and channels_last; with grad it is the plain form."""
+    fast = diffusion.from_pretrained(tiny_ddpm_dir, device="cpu")
+    plain = diffusion.from_pretrained(tiny_ddpm_dir, device="cpu", channels_last=False)
+    assert fast.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        got = fast(x, 7)
+    want = plain(x, 7)  # grad enabled: nearest x2 + conv, NCHW
+    assert want.requires_grad and (got - want).abs().max().item() <= 1e-5

@@ -1,0 +1,114 @@
+"""DDIM sampling speed: genzoo vs diffusers, same U-Net weights, same scheduler, one process, interleaved runs.
+
+    python benchmarks/diffusion_ddim.py                       # DDIM-50, batch 8, ddpm-cifar10-32 architecture, CPU fp32
+    python benchmarks/diffusion_ddim.py --rounds 5 --threads 2
+    python benchmarks/diffusion_ddim.py --device cuda --dtype float16
+
+The U-Net is google/ddpm-cifar10-32's architecture (35.7M parameters) with random weights (no download): diffusers
+builds it from the published config.json, its state dict is saved with the old attention key names as that repo
+ships it, and genzoo loads the folder through diffusion.from_pretrained. Each round runs diffusers' DDIMPipeline
+loop (UNet2DModel + DDIMScheduler under torch.no_grad) and genzoo's diffusion.sample with the same seed, in
+alternating order, so that load from other processes hits both alike. Prints per-round times, the median ratio
+and the largest pixel difference between the two outputs.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+CIFAR10_32 = dict(
+    sample_size=32, in_channels=3, out_channels=3, block_out_channels=(128, 256, 256, 256), layers_per_block=2,
+    down_block_types=("DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), attention_head_dim=None,
+    norm_num_groups=32, norm_eps=1e-6, downsample_padding=0, flip_sin_to_cos=False, freq_shift=1,
+    center_input_sample=False, time_embedding_type="positional", act_fn="silu", mid_block_scale_factor=1)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--no-channels-last", action="store_true", help="genzoo without channels_last (an ablation)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import diffusers
+
+    from genzoo import diffusion
+    from genzoo.runtime import resolve_dtype
+
+    device, dtype = torch.device(args.device), resolve_dtype(args.dtype)
+    torch.manual_seed(0)
+    reference = diffusers.UNet2DModel(**CIFAR10_32).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        reference.save_config(tmp)
+        old_names = {k.replace(".to_q.", ".query.").replace(".to_k.", ".key.").replace(".to_v.", ".value.")
+                     .replace(".to_out.0.", ".proj_attn."): v for k, v in reference.state_dict().items()}
+        torch.save(old_names, Path(tmp) / "diffusion_pytorch_model.bin")
+        ours = diffusion.from_pretrained(tmp, device=device, dtype=dtype,
+                                         channels_last=not args.no_channels_last)
+    if device.type != "cpu" or dtype not in (None, torch.float32):
+        reference = reference.to(device=device, dtype=dtype)
+    params = sum(p.numel() for p in ours.parameters())
+
+    pipe = diffusers.DDIMPipeline(reference, diffusers.DDIMScheduler())
+    pipe.set_progress_bar_config(disable=True)
+
+    def run_diffusers():
+        return pipe(batch_size=args.batch, generator=torch.Generator().manual_seed(0), eta=0.0,
+                    num_inference_steps=args.steps, output_type="np").images
+
+    def run_genzoo():
+        images = diffusion.sample(ours, diffusion.DDIMScheduler(), n=args.batch, steps=args.steps, seed=0,
+                                  progress=False)
+        return (images / 2 + 0.5).permute(0, 2, 3, 1).float().cpu().numpy()
+
+    def timed(fn):
+        """-> (wall seconds, CPU seconds of this process, output). With --threads 1 on a shared machine the CPU
+        time is the steadier measure: it does not count the time other processes hold the cores."""
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        out = fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start, time.process_time() - cpu_start, out
+
+    print(f"torch {torch.__version__}, diffusers {diffusers.__version__}, threads {torch.get_num_threads()}, "
+          f"device {device}, dtype {dtype}, U-Net {params / 1e6:.1f}M params, DDIM-{args.steps}, batch {args.batch}")
+    times = {"diffusers": [], "genzoo": []}
+    cpu = {"diffusers": [], "genzoo": []}
+    outputs = {}
+    for r in range(args.rounds):
+        order = [("diffusers", run_diffusers), ("genzoo", run_genzoo)]
+        if r % 2:
+            order.reverse()
+        for name, fn in order:
+            seconds, cpu_seconds, outputs[name] = timed(fn)
+            times[name].append(seconds)
+            cpu[name].append(cpu_seconds)
+        print(f"round {r + 1}: wall diffusers {times['diffusers'][-1]:.2f} s, genzoo {times['genzoo'][-1]:.2f} s "
+              f"(ratio {times['genzoo'][-1] / times['diffusers'][-1]:.3f}); CPU diffusers {cpu['diffusers'][-1]:.2f} s, "
+              f"genzoo {cpu['genzoo'][-1]:.2f} s (ratio {cpu['genzoo'][-1] / cpu['diffusers'][-1]:.3f})", flush=True)
+    diff = abs(outputs["genzoo"] - outputs["diffusers"]).max()
+    for label, table in (("wall", times), ("CPU", cpu)):
+        ratios = [g / d for g, d in zip(table["genzoo"], table["diffusers"])]
+        print(f"median {label}: diffusers {statistics.median(table['diffusers']):.2f} s, genzoo "
+              f"{statistics.median(table['genzoo']):.2f} s, genzoo/diffusers {statistics.median(ratios):.3f} "
+              f"(per round: {', '.join(f'{x:.3f}' for x in ratios)})")
+    print(f"max |pixel diff| {diff:.2e} (images in [0, 1])")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
