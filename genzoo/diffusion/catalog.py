@@ -15,5 +15,6 @@ for _name, _what in (("ddpm-celebahq-256", "CelebA-HQ faces"), ("ddpm-ema-church
         description=f"DDPM (Ho et al. 2020) on {_what}, 256x256, 6 levels, attention at 16x16"))
 
 register(ModelEntry(
-    name="mnist-ddpm", family="diffusion", embedded=True, files=("config.json", "model.safetensors"),
-    description="small DDPM trained by genzoo on MNIST digits (28x28), sampled with DDIM"))
+    name="mnist-ddpm", family="diffusion", embedded=True, files=("config.json", "model.safetensors"), params=686_769,
+    description="small DDPM trained by genzoo on MNIST digits (28x28), sampled with DDIM "
+                "(scripts/train_embedded_diffusion.py)"))
