@@ -30,7 +30,7 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> G
     device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", ... dtype: None keeps the checkpoint's; or
       torch.float16/"bfloat16"/... The returned model is in eval() mode.
     """
-    source, entry = registry.resolve(name_or_path, "gpt2")
+    source, entry = _resolve(name_or_path)
     if entry is not None:
         revision = revision or entry.revision
     _require_existing_local(source)
@@ -64,6 +64,15 @@ def _contiguous_where_copied(state_dict: dict, device, dtype) -> dict:
             value = value.to(device=device, dtype=new_dtype, memory_format=torch.contiguous_format)
         out[key] = value
     return out
+
+
+def _resolve(name_or_path):
+    """(source, catalog entry or None). An explicit filesystem path skips the catalog: reading the catalog imports
+    every family's package (see registry._load_catalogs), which costs about a second on a cold start."""
+    path = os.fspath(name_or_path)
+    if os.sep in path and os.path.exists(os.path.expanduser(path)):
+        return os.path.expanduser(path), None
+    return registry.resolve(path, "gpt2")
 
 
 def read_checkpoint(weights: Path, config: dict) -> tuple[dict, GPTConfig]:
