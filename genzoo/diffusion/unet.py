@@ -316,7 +316,9 @@ class UNet(nn.Module):
         if cfg.center_input_sample:
             x = 2 * x - 1.0
         t = torch.as_tensor(t, device=x.device)
-        t = t.reshape(-1).expand(x.shape[0]) if t.numel() == 1 else t.reshape(x.shape[0])
+        if t.numel() not in (1, x.shape[0]):
+            raise ConfigError(f"t must be one timestep or one per image ({x.shape[0]}); got shape {tuple(t.shape)}")
+        t = t.reshape(-1).expand(x.shape[0])
 
         temb = timestep_embedding(t, cfg.block_out_channels[0], cfg.flip_sin_to_cos, cfg.freq_shift)
         temb = self.time_embedding(temb.to(self.dtype))

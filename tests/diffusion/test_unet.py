@@ -87,6 +87,8 @@ def test_dtype_and_inputs(tiny_ddpm_dir):
         unet(torch.randn(1, 1, 16, 16), 1)
     with pytest.raises(ConfigError):
         unet(torch.randn(3, 16, 16), 1)
+    with pytest.raises(ConfigError, match="one per image"):
+        unet(torch.randn(2, 3, 16, 16), torch.tensor([1, 2, 3]))
     with torch.no_grad():  # any multiple of 2**(levels-1) works: the U-Net is fully convolutional
         assert unet(torch.randn(1, 3, 8, 12), 1).shape == (1, 3, 8, 12)
 
