@@ -16,7 +16,7 @@ same tiling and linear blend as diffusers), so peak memory depends on the tile s
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -324,9 +324,6 @@ class AutoencoderKL(VAEBase):
             top += row_height
         bar.close()
         return out
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
 
 
 def _blend_rows(above: torch.Tensor, below: torch.Tensor, extent: int) -> None:

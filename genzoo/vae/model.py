@@ -84,11 +84,14 @@ class VAEBase(nn.Module):
         return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).sum(1)
 
     def prior_latents(self, n: int, seed=None, generator=None, image_size=None) -> torch.Tensor:
-        """n draws z ~ N(0, I) shaped like this model's latents (spatial VAEs: for `image_size` images)."""
+        """n draws z ~ N(0, I) shaped like this model's latents (spatial VAEs: for `image_size` images).
+
+        Drawn on the CPU (a `generator` must be a CPU one) and then moved, so a seed gives the same latents on
+        every device; AutoencoderKL's are divided by its scaling_factor (decode takes unscaled latents).
+        """
         param = next(self.parameters())
         shape = self.latent_shape(image_size) if image_size is not None else self.latent_shape()
         generator = make_generator(seed, generator, "cpu")
-        # Draw on the CPU so that a seed gives the same latents on every device.
         z = torch.randn((n, *shape), generator=generator)
         return z.to(device=param.device, dtype=param.dtype) / getattr(self, "scaling_factor", 1.0)
 
