@@ -39,7 +39,7 @@ def main():
     model, history = train(model, train_images, config, heldout=heldout)
     model.save_pretrained(args.out)
     with open(Path(args.out) / "training.json", "w") as f:
-        json.dump({"script": "scripts/train_embedded_vae.py", "train_config": vars(config),
+        json.dump({"script": "scripts/train_embedded_vae.py", "train_config": {**vars(config), "out_dir": "runs/mnist-vae"},
                    "data": "genzoo.datasets.mnist('train') (8,000 digits)", "history": history}, f, indent=1)
     save_image(model.sample(64, seed=0), Path(args.run_dir) / "samples.png", nrow=8)
     print(f"held-out BCE after training: {evaluate(model, heldout):.1f}; wrote {args.out}")
