@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -89,5 +90,13 @@ def save_image(images: torch.Tensor, path, nrow: int | None = None, value_range=
     if images.dim() == 4 and images.shape[0] > 1:
         low = value_range[0]
         images = make_grid(images.detach().float().cpu(), nrow=nrow, padding=padding, pad_value=low)
-    to_pil(images, value_range).save(path)
+    image = to_pil(images, value_range)
+    # Write next to the target and rename: a failure never leaves a half-written file where a good one was.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        image.save(tmp, format=(path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path
