@@ -153,7 +153,10 @@ def build_and_load(build, state_dict: dict, path="<checkpoint>", device=None, dt
     moved = {}
     for k, v in state_dict.items():
         target_dtype = dtype if (dtype is not None and v.is_floating_point()) else None
-        moved[k] = v.to(device=device, dtype=target_dtype) if (v.device != device or target_dtype not in (None, v.dtype)) else v
+        if v.device != device or target_dtype not in (None, v.dtype):
+            # A copy happens anyway: make it contiguous (a transposed view stays slow, e.g. bf16 matmuls on CPU).
+            v = v.to(device=device, dtype=target_dtype, memory_format=torch.contiguous_format)
+        moved[k] = v
     model.load_state_dict(moved, strict=True, assign=True)
     for module in model.modules():
         if hasattr(module, "reset_buffers"):
