@@ -1,11 +1,11 @@
 """Train genzoo's embedded diffusion model, weights/mnist-ddpm: a small DDPM U-Net on MNIST (28x28, no padding).
 
-    python scripts/train_embedded_diffusion.py                 # one thread: ~25 min on an idle core
+    python scripts/train_embedded_diffusion.py                 # one thread: ~45 min on a busy shared core
     python scripts/train_embedded_diffusion.py --resume        # continue an interrupted run
 
 Seeded and deterministic on a given machine. The U-Net (687K parameters) halves 28 -> 14 -> 7 and attends at
-7x7; the demo samples it with 20 DDIM steps. Two cosine cycles: 1,600 steps, then a warm restart to 3,600 (the
-second stage resumes the first's state, so the run is one deterministic sequence). The training state
+7x7; the demo samples it with 20 DDIM steps. Three cosine cycles: 1,600 steps, then warm restarts to 3,600 and
+6,000 (each stage resumes the previous one's state, so the run is one deterministic sequence). The training state
 (optimizer, RNG) goes to runs/, not weights/, so weights/mnist-ddpm holds only what ships:
 model.safetensors (EMA weights) + config.json.
 """
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stages", type=int, nargs="+", default=[1600, 3600],
+    parser.add_argument("--stages", type=int, nargs="+", default=[1600, 3600, 6000],
                         help="total steps at the end of each cosine cycle")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
