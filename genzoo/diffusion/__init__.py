@@ -32,7 +32,7 @@ SCHEDULER_CONFIG = "scheduler_config.json"
 
 
 def _locate(name_or_path, revision=None):
-    """-> (source, revision, config dict, path of config.json), following a pipeline's unet/ subfolder."""
+    """-> (source, subfolder "" or "unet/", revision, config dict, config.json path); follows a pipeline's unet/."""
     source, entry = registry.resolve(name_or_path, FAMILY)
     revision = revision or (entry.revision if entry else None)
     path = Path(os.path.expanduser(source))
