@@ -136,8 +136,15 @@ def detect_family(path) -> str | None:
     from .checkpoint import CONFIG_NAME, read_config
 
     path = Path(path).expanduser()
-    config_path = path / CONFIG_NAME if path.is_dir() else path.parent / CONFIG_NAME
+    folder = path if path.is_dir() else path.parent
+    config_path = folder / CONFIG_NAME
     if not config_path.is_file():
+        # A diffusers pipeline folder: model_index.json with unet/ (DDPM/DDIM) or vae/ subfolders.
+        if (folder / "model_index.json").is_file():
+            if (folder / "unet" / CONFIG_NAME).is_file():
+                return "diffusion"
+            if (folder / "vae" / CONFIG_NAME).is_file():
+                return "vae"
         return None
     config = read_config(config_path)
     if config.get("genzoo_family") in FAMILIES:

@@ -37,6 +37,11 @@ def test_detect_family_from_config(tmp_path):
     assert registry.detect_family(tmp_path / "diffusion_pytorch_model.safetensors") == "vae"
     (tmp_path / "config.json").write_text(json.dumps({"genzoo_family": "gan"}))
     assert registry.detect_family(tmp_path) == "gan"
+    pipeline = tmp_path / "pipeline"
+    (pipeline / "unet").mkdir(parents=True)
+    (pipeline / "model_index.json").write_text(json.dumps({"_class_name": "DDPMPipeline"}))
+    (pipeline / "unet" / "config.json").write_text(json.dumps({"_class_name": "UNet2DModel"}))
+    assert registry.detect_family(pipeline) == "diffusion"
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(UnknownModelError, match="cannot tell which family"):
         registry.family_of(tmp_path)
