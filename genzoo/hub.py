@@ -126,14 +126,14 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
             raise _MissingFile(f"{repo_id}/{filename} is not in the Hugging Face cache and HF_HUB_OFFLINE is set") from e
         raise HubError(
             f"could not download {repo_id}/{filename} (revision {revision or 'main'}) and it is not cached. "
-            f"On a machine with network run: huggingface-cli download {repo_id} {filename}"
+            f"On a machine with network run: hf download {repo_id} {filename}"
             + (f" --revision {revision}" if revision else "")
             + ", then copy the cache (HF_HOME) here, or pass a local directory instead of the repo id."
         ) from e
     except hf_errors.EntryNotFoundError as e:
         raise _MissingFile(f"{repo_id} has no file {filename!r}") from e
     except hf_errors.RepositoryNotFoundError as e:
-        raise HubError(f"no Hub repo {repo_id!r} (or it is private: log in with `huggingface-cli login`)") from e
+        raise HubError(f"no Hub repo {repo_id!r} (or it is private: log in with `hf auth login`)") from e
     except hf_errors.RevisionNotFoundError as e:
         raise HubError(f"Hub repo {repo_id!r} has no revision {revision!r}") from e
 
