@@ -12,9 +12,12 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 # One thread by default: the suite is many tiny ops, where extra threads only spin (and on a shared 2-core CI box
 # two threads made small convolution tests ~10x slower). GENZOO_TEST_THREADS overrides.
-torch.set_num_threads(int(os.environ.get("GENZOO_TEST_THREADS", "1")))
+TEST_THREADS = int(os.environ.get("GENZOO_TEST_THREADS", "1"))
+torch.set_num_threads(TEST_THREADS)
 
 
 @pytest.fixture(autouse=True)
-def _seed():
+def _seed_and_threads():
     torch.manual_seed(0)
+    yield
+    torch.set_num_threads(TEST_THREADS)  # a test (or a CLI it runs in-process) may have changed it

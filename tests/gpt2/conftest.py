@@ -62,10 +62,3 @@ def genzoo_model(hf_dir):
     return gpt2.from_pretrained(hf_dir, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The models here are tiny: one thread avoids OpenMP start-up and contention costs on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
