@@ -65,7 +65,7 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
           f"device {device}")
     print(f"input {args.batch}x3x{args.size}x{args.size}, {args.rounds} rounds; load (meta init + assign) {load_s:.2f} s")
-    print(f"| implementation | best ms | median ms |\n|---|---|---|")
+    print("| implementation | best ms | median ms |\n|---|---|---|")
     print(f"| genzoo ResnetGenerator | {ours_best * 1e3:.0f} | {ours_med * 1e3:.0f} |")
     print(f"| junyanz layout (reference) | {ref_best * 1e3:.0f} | {ref_med * 1e3:.0f} |")
     print(f"max |diff| = {diff:.2e}")
