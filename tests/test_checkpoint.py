@@ -49,6 +49,7 @@ class _Exploit:
         return (os.system, (f"touch {self.marker}",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch notes the protocol before refusing
 def test_code_pickle_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "pwned"
     _Exploit.marker = marker
