@@ -75,6 +75,34 @@ def strip_prefix(state_dict: dict, prefix: str) -> dict:
     return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
 
 
+def rename_keys(state_dict: dict, table) -> dict:
+    """Apply a converter's rename table: (regex pattern, replacement) pairs, every pair to every key, in order.
+
+    Raises CheckpointError if two keys end up with the same name (a checkpoint mixing two spellings).
+    """
+    import re
+
+    compiled = [(re.compile(pattern), replacement) for pattern, replacement in table]
+    out = {}
+    for key, tensor in state_dict.items():
+        new_key = key
+        for pattern, replacement in compiled:
+            new_key = pattern.sub(replacement, new_key)
+        if new_key in out:
+            raise CheckpointError(f"two checkpoint keys map to {new_key!r} (the second is {key!r}): the checkpoint "
+                                  f"mixes two spellings of the same weight")
+        out[new_key] = tensor
+    return out
+
+
+def strip_common_prefix(state_dict: dict, prefixes=("module.", "_orig_mod.")) -> dict:
+    """Drop wrapper prefixes (DataParallel/DDP's "module.", torch.compile's "_orig_mod.") carried by every key."""
+    for prefix in prefixes:
+        if state_dict and all(k.startswith(prefix) for k in state_dict):
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+    return state_dict
+
+
 def read_config(path) -> dict:
     path = Path(path)
     if path.is_dir():

@@ -149,3 +149,18 @@ def test_bad_config_json(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         checkpoint.read_config(tmp_path)
+
+
+def test_rename_keys_applies_the_table_and_refuses_collisions():
+    table = [(r"\.query\.", ".to_q."), (r"^transformer\.", "")]
+    sd = {"transformer.a.query.weight": torch.zeros(1), "b": torch.ones(1)}
+    assert set(checkpoint.rename_keys(sd, table)) == {"a.to_q.weight", "b"}
+    with pytest.raises(CheckpointError, match="two spellings"):
+        checkpoint.rename_keys({"a.query.w": torch.zeros(1), "a.to_q.w": torch.zeros(1)}, table)
+
+
+def test_strip_common_prefix_only_when_every_key_has_it():
+    sd = {"module._orig_mod.a": torch.zeros(1), "module._orig_mod.b": torch.zeros(1)}
+    assert set(checkpoint.strip_common_prefix(sd)) == {"a", "b"}
+    mixed = {"module.a": torch.zeros(1), "b": torch.zeros(1)}
+    assert checkpoint.strip_common_prefix(mixed) is mixed
