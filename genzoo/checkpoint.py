@@ -131,11 +131,22 @@ def save_pretrained(directory, state_dict: dict, config: dict, family: str) -> P
             tensor = tensor.clone()
         seen.add(ptr)
         tensors[key] = tensor.contiguous().cpu()
-    save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "genzoo_family": family})
     full_config = {"genzoo_family": family, "genzoo_format": FORMAT_VERSION, **config}
-    with open(directory / CONFIG_NAME, "w") as f:
-        json.dump(full_config, f, indent=2, sort_keys=False)
-        f.write("\n")
+    # Write both files beside their targets, then rename: a crash mid-save (a training run killed while it
+    # checkpoints) leaves the previous checkpoint intact instead of a truncated one.
+    weights_tmp = directory / f".{WEIGHTS_NAME}.{os.getpid()}.part"
+    config_tmp = directory / f".{CONFIG_NAME}.{os.getpid()}.part"
+    try:
+        save_file(tensors, str(weights_tmp), metadata={"format": "pt", "genzoo_family": family})
+        with open(config_tmp, "w") as f:
+            json.dump(full_config, f, indent=2, sort_keys=False)
+            f.write("\n")
+        os.replace(weights_tmp, directory / WEIGHTS_NAME)
+        os.replace(config_tmp, directory / CONFIG_NAME)
+    finally:
+        for tmp in (weights_tmp, config_tmp):
+            if tmp.exists():
+                tmp.unlink()
     return directory
 
 

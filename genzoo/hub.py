@@ -104,6 +104,8 @@ def resolve_optional(source, filename: str, revision: str | None = None) -> Path
         return sibling if sibling.is_file() else None
     if path.is_dir():
         return path / filename if (path / filename).is_file() else None
+    if not (_REPO_ID.match(source) and "/" in source):
+        raise HubError(f"{source!r} is neither an existing file or directory nor a Hub repo id (owner/name)")
     try:
         return hub_download(source, filename, revision=revision)
     except _MissingFile:
@@ -132,10 +134,17 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
         ) from e
     except hf_errors.EntryNotFoundError as e:
         raise _MissingFile(f"{repo_id} has no file {filename!r}") from e
+    # GatedRepoError is a RepositoryNotFoundError: catch it first.
+    except hf_errors.GatedRepoError as e:
+        raise HubError(f"Hub repo {repo_id!r} is gated: accept its terms on the Hub and log in (`hf auth login`)") from e
     except hf_errors.RepositoryNotFoundError as e:
         raise HubError(f"no Hub repo {repo_id!r} (or it is private: log in with `hf auth login`)") from e
     except hf_errors.RevisionNotFoundError as e:
         raise HubError(f"Hub repo {repo_id!r} has no revision {revision!r}") from e
+    except hf_errors.HFValidationError as e:
+        raise HubError(f"{repo_id!r} is not a valid Hub repo id: {e}") from e
+    except (hf_errors.HfHubHTTPError, OSError) as e:
+        raise HubError(f"could not fetch {repo_id}/{filename} (revision {revision or 'main'}): {e}") from e
 
 
 def download_url(url: str, sha256: str | None = None, filename: str | None = None) -> Path:

@@ -164,3 +164,18 @@ def test_strip_common_prefix_only_when_every_key_has_it():
     assert set(checkpoint.strip_common_prefix(sd)) == {"a", "b"}
     mixed = {"module.a": torch.zeros(1), "b": torch.zeros(1)}
     assert checkpoint.strip_common_prefix(mixed) is mixed
+
+
+def test_save_pretrained_failure_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    checkpoint.save_pretrained(tmp_path, {"w": torch.ones(2)}, {"v": 1}, family="gan")
+    import safetensors.torch
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_pretrained(tmp_path, {"w": torch.zeros(2)}, {"v": 2}, family="gan")
+    assert torch.equal(checkpoint.load_state_dict(tmp_path / "model.safetensors")["w"], torch.ones(2))
+    assert checkpoint.read_config(tmp_path)["v"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]

@@ -87,3 +87,20 @@ def test_url_offline_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("GENZOO_OFFLINE", "1")
     with pytest.raises(HubError, match="offline mode"):
         hub.download_url("http://example.invalid/x.pth")
+
+
+def test_resolve_optional_refuses_a_non_repo_string():
+    with pytest.raises(HubError, match="neither an existing file"):
+        hub.resolve_optional("not a repo id", "config.json")
+
+
+def test_hub_errors_become_genzoo_errors(monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import errors as hf_errors
+
+    def invalid(*args, **kwargs):
+        raise hf_errors.HFValidationError("bad id")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", invalid)
+    with pytest.raises(HubError, match="not a valid Hub repo id"):
+        hub.hub_download("a/b", "config.json")
