@@ -7,12 +7,13 @@ Formats:
 * genzoo: model.safetensors with "generator." / "discriminator." prefixes + config.json (see loading.save_gan).
 * pytorch/examples dcgan/main.py: `torch.save(netG.state_dict(), "netG_epoch_N.pth")`, keys `main.<i>.<param>`
   of one nn.Sequential: G = [ConvT, BN, ReLU] * 4 + [ConvT, Tanh], D = [Conv, LReLU] + [Conv, BN, LReLU] * 3 +
-  [Conv, Sigmoid]. genzoo's DCGAN uses the same names, so the rename table is nearly the identity. nz, ngf, nc
-  (and ndf) are read from the weight shapes; G is told from D by its BatchNorm at main.1.
+  [Conv, Sigmoid]. genzoo's DCGAN uses the same names, so nothing is renamed: the keys are only checked. nz, ngf,
+  nc (and ndf) are read from the weight shapes; G is told from D by its BatchNorm at main.1.
 * yunjey/pytorch-tutorial generative_adversarial_network/main.py: `torch.save(G.state_dict(), "G.ckpt")` of a bare
   nn.Sequential with Linear layers at 0, 2, 4 (G: latent -> hidden -> hidden -> 784, Tanh; D: 784 -> hidden ->
   hidden -> 1, Sigmoid). Any Sequential of Linear layers with activations between them converts the same way
   (the book's ch. 3 curve GANs too): the k-th Linear becomes layers.<k>. G is told from D by D's single output.
+Both accept the wrappers' "module." / "_orig_mod." prefixes (checkpoint.strip_common_prefix).
 """
 from __future__ import annotations
 
@@ -21,33 +22,16 @@ import re
 
 import torch
 
+from ..checkpoint import rename_keys, strip_common_prefix
 from ..errors import CheckpointError
 
-# Wrappers that prefix every key: nn.DataParallel / DDP ("module.") and torch.compile ("_orig_mod.").
-WRAPPER_PREFIXES = (r"^module\.", r"^_orig_mod\.")
-
-# pytorch/examples DCGAN: (foreign key pattern, genzoo key). Every key must match one rule.
-DCGAN_RENAMES = [
-    (r"^main\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$", r"main.\1.\2"),
-]
-
-# Sequential MLP: "<index>.<param>" -> "layers.<rank of index among the Linear layers>.<param>".
-MLP_RENAMES = [
-    (r"^(\d+)\.(weight|bias)$", r"layers.\1.\2"),  # then renumbered 0, 1, 2 ... (see convert_sequential_mlp)
-]
+# Every key of a layout matches its pattern; anything else is refused by name before a model is built.
+DCGAN_KEY = r"^main\.\d+\.(weight|bias|running_mean|running_var|num_batches_tracked)$"
+MLP_KEY = r"^\d+\.(weight|bias)$"
 
 # Checkpoints that bundle both networks in one dict, e.g. {"netG": ..., "netD": ...}.
 BUNDLE_KEYS = {"generator": ("generator", "netG", "G", "gen", "model_G"),
                "discriminator": ("discriminator", "netD", "D", "disc", "model_D")}
-
-
-def strip_wrappers(state_dict: dict) -> dict:
-    out = {}
-    for key, value in state_dict.items():
-        for prefix in WRAPPER_PREFIXES:
-            key = re.sub(prefix, "", key)
-        out[key] = value
-    return out
 
 
 def unbundle(obj, part: str, path) -> dict:
@@ -69,7 +53,7 @@ def unbundle(obj, part: str, path) -> dict:
 
 
 def detect_format(state_dict: dict) -> str | None:
-    keys = list(state_dict)
+    keys = list(strip_common_prefix(state_dict))
     if keys and all(k.startswith(("generator.", "discriminator.")) for k in keys):
         return "genzoo"
     if keys and all(re.match(r"^main\.\d+\.", k) for k in keys):
@@ -79,25 +63,17 @@ def detect_format(state_dict: dict) -> str | None:
     return None
 
 
-def _rename(state_dict: dict, rules, path, fmt) -> dict:
-    out, unmatched = {}, []
-    for key, value in state_dict.items():
-        for pattern, target in rules:
-            if re.match(pattern, key):
-                out[re.sub(pattern, target, key)] = value
-                break
-        else:
-            unmatched.append(key)
+def _check_layout(state_dict: dict, key_pattern: str, path, fmt) -> None:
+    unmatched = [k for k in state_dict if not re.match(key_pattern, k)]
     if unmatched:
         raise CheckpointError(f"{path}: keys that do not belong to the {fmt} layout: {unmatched[:10]}")
-    return out
 
 
-def _indexed(state_dict: dict, suffix: str = "weight") -> list[tuple[int, torch.Tensor]]:
-    """(index, tensor) of every `<prefix><index>.<suffix>` key, by index."""
+def _indexed_weights(state_dict: dict) -> list[tuple[int, torch.Tensor]]:
+    """(index, tensor) of every `main.<index>.weight` key, by index."""
     found = []
     for key, value in state_dict.items():
-        m = re.match(rf"^(?:main\.)?(\d+)\.{suffix}$", key)
+        m = re.match(r"^main\.(\d+)\.weight$", key)
         if m:
             found.append((int(m.group(1)), value))
     return sorted(found, key=lambda t: t[0])
@@ -107,8 +83,9 @@ def _indexed(state_dict: dict, suffix: str = "weight") -> list[tuple[int, torch.
 
 
 def convert_pytorch_examples_dcgan(state_dict: dict, path="<checkpoint>") -> tuple[dict, str, dict]:
-    state_dict = _rename(strip_wrappers(state_dict), DCGAN_RENAMES, path, "pytorch/examples DCGAN")
-    convs = [(i, w) for i, w in _indexed(state_dict) if w.dim() == 4]
+    state_dict = dict(strip_common_prefix(state_dict))  # a copy: num_batches_tracked may be added below
+    _check_layout(state_dict, DCGAN_KEY, path, "pytorch/examples DCGAN")
+    convs = [(i, w) for i, w in _indexed_weights(state_dict) if w.dim() == 4]
     if len(convs) < 2:
         raise CheckpointError(f"{path}: a DCGAN needs at least two conv layers under main.*, found {len(convs)}")
     part = "generator" if "main.1.running_mean" in state_dict else "discriminator"
@@ -150,11 +127,12 @@ def infer_data_shape(size: int) -> tuple:
 
 
 def convert_sequential_mlp(state_dict: dict, path="<checkpoint>") -> tuple[dict, str, dict]:
-    renamed = _rename(strip_wrappers(state_dict), MLP_RENAMES, path, "nn.Sequential MLP")
-    # Activations and dropout have no parameters, so the Linear indices have gaps (0, 2, 4): close them.
-    indices = sorted({int(k.split(".")[1]) for k in renamed})
-    rank = {index: r for r, index in enumerate(indices)}
-    out = {re.sub(r"^layers\.(\d+)", lambda m: f"layers.{rank[int(m.group(1))]}", k): v for k, v in renamed.items()}
+    state_dict = strip_common_prefix(state_dict)
+    _check_layout(state_dict, MLP_KEY, path, "nn.Sequential MLP")
+    # Activations and dropout have no parameters, so the Linear indices have gaps (0, 2, 4): the rename table
+    # numbers them 0, 1, 2 ("4." -> "layers.2.").
+    indices = sorted({int(k.split(".")[0]) for k in state_dict})
+    out = rename_keys(state_dict, [(rf"^{index}\.", f"layers.{rank}.") for rank, index in enumerate(indices)])
     weights = [out.get(f"layers.{r}.weight") for r in range(len(indices))]
     if any(w is None or w.dim() != 2 for w in weights):
         raise CheckpointError(f"{path}: every layer of a Sequential MLP GAN must be nn.Linear (a 2-D weight)")

@@ -169,7 +169,7 @@ def test_book_curve_gan_layout_with_config_override(tmp_path):
                                     nn.Dropout(0.3), nn.Linear(128, 64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, 1),
                                     nn.Sigmoid()))
     torch.save(G_ref.state_dict(), tmp_path / "G.pt")
-    torch.save(D_ref.state_dict(), tmp_path / "D.pt")
+    torch.save({f"module.{k}": v for k, v in D_ref.state_dict().items()}, tmp_path / "D.pt")  # DataParallel-saved
     G = gan.from_pretrained(tmp_path / "G.pt", device="cpu", config={"output_activation": "none"})
     D = gan.discriminator_from_pretrained(tmp_path / "D.pt", device="cpu", config={"d_activation": "relu"})
     assert G.config.data_shape == (2,) and D.config.d_hidden == (256, 128, 64)
