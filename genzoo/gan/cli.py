@@ -66,17 +66,15 @@ def interpolate(argv) -> int:
 
 
 def write_output(out: torch.Tensor, path, nrow=None, argmax: bool = False) -> Path:
-    """Images -> PNG grid; vectors -> CSV (one sample per row). Written to a temp name first, then moved."""
+    """Images -> PNG grid; vectors -> CSV (one sample per row). Both are written to a temp name, then moved."""
     path = Path(path)
     out = out.detach().float().cpu()
     if out.dim() == 4:
         if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
             raise ConfigError(f"{path}: image samples are written as an image file (.png)")
-        from ..images import save_image
+        from ..images import save_image  # atomic itself
 
-        tmp = path.with_name(path.stem + ".part" + path.suffix)
-        save_image(out, tmp, nrow=nrow or math.ceil(math.sqrt(len(out))))
-        return tmp.replace(path)
+        return save_image(out, path, nrow=nrow or math.ceil(math.sqrt(len(out))))
     rows = out.argmax(dim=1, keepdim=True) if argmax else out.flatten(1)
     header = "value" if argmax else ("x,y" if rows.shape[1] == 2 else ",".join(f"v{i}" for i in range(rows.shape[1])))
     lines = [header] + [",".join(str(v) if argmax else f"{v:.6g}" for v in row.tolist()) for row in rows]
