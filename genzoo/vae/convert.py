@@ -16,14 +16,12 @@ from __future__ import annotations
 import math
 import re
 
-import torch
-
+from ..checkpoint import rename_keys, strip_common_prefix
 from ..errors import CheckpointError, ConfigError
 from .autoencoder_kl import AutoencoderKLConfig
 from .model import ConvVAEConfig, MLPVAEConfig
 
 CONFIG_CLASSES = {"mlp": MLPVAEConfig, "conv": ConvVAEConfig, "autoencoder_kl": AutoencoderKLConfig}
-WRAPPER_PREFIXES = ("module.", "_orig_mod.")   # DDP, torch.compile
 
 
 # -- the pytorch/examples MLP ----------------------------------------------------------------------------------
@@ -31,12 +29,12 @@ EXAMPLES_MLP_KEYS = {f"{layer}.{p}" for layer in ("fc1", "fc21", "fc22", "fc3", 
 
 
 def is_pytorch_examples_mlp(state_dict: dict) -> bool:
-    return set(_strip_wrappers(state_dict)) == EXAMPLES_MLP_KEYS
+    return set(strip_common_prefix(state_dict)) == EXAMPLES_MLP_KEYS
 
 
 def convert_pytorch_examples_mlp(state_dict: dict, path="<checkpoint>", image_shape=None):
     """-> (MLPVAEConfig, state dict). The names already match; sizes come from fc1 (in x hidden) and fc21 (latent)."""
-    state_dict = _strip_wrappers(state_dict)
+    state_dict = strip_common_prefix(state_dict)
     missing = sorted(EXAMPLES_MLP_KEYS - set(state_dict))
     if missing:
         raise CheckpointError(f"{path} is not a pytorch/examples VAE state dict: missing {missing}")
@@ -78,7 +76,7 @@ ATTENTION_WEIGHT = re.compile(r"\.attentions\.\d+\.to_(q|k|v|out)\.weight$")
 
 def convert_diffusers_autoencoder_kl(state_dict: dict, config_json: dict | None = None, path="<checkpoint>"):
     """-> (AutoencoderKLConfig, state dict) from diffusers' layout (either attention naming)."""
-    state_dict = _rename(_strip_wrappers(state_dict), DIFFUSERS_RENAMES)
+    state_dict = rename_keys(strip_common_prefix(state_dict), DIFFUSERS_RENAMES)
     state_dict = _squeeze_attention_convs(state_dict)
     return infer_autoencoder_kl_config(state_dict, config_json, path), state_dict
 
@@ -169,20 +167,15 @@ def is_ldm_layout(state_dict: dict) -> bool:
 
 def convert_ldm_autoencoder_kl(state_dict: dict, config_json: dict | None = None, path="<checkpoint>"):
     """-> (AutoencoderKLConfig, state dict) from the CompVis latent-diffusion layout."""
-    state_dict = _strip_wrappers(state_dict)
+    state_dict = strip_common_prefix(state_dict)
     for prefix in LDM_PREFIXES:
         if any(k.startswith(prefix + "encoder.") for k in state_dict):
             state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
             break
     state_dict = {k: v for k, v in state_dict.items() if k.startswith(LDM_KEPT)}
     levels = _count(state_dict, r"^decoder\.up\.(\d+)\.")
-    renamed = {}
-    for key, tensor in state_dict.items():
-        for pattern, replacement in LDM_RENAMES:
-            key = re.sub(pattern, replacement, key)
-        key = re.sub(r"\{flip:(\d+)\}", lambda m: str(levels - 1 - int(m.group(1))), key)
-        renamed[key] = tensor
-    renamed = _squeeze_attention_convs(renamed)
+    flip = (r"\{flip:(\d+)\}", lambda m: str(levels - 1 - int(m.group(1))))
+    renamed = _squeeze_attention_convs(rename_keys(state_dict, [*LDM_RENAMES, flip]))
     return infer_autoencoder_kl_config(renamed, config_json, path), renamed
 
 
@@ -201,22 +194,6 @@ def config_from_genzoo(config_json: dict, path="<checkpoint>"):
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
-def _strip_wrappers(state_dict: dict) -> dict:
-    for prefix in WRAPPER_PREFIXES:
-        if state_dict and all(k.startswith(prefix) for k in state_dict):
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
-    return state_dict
-
-
-def _rename(state_dict: dict, table) -> dict:
-    renamed = {}
-    for key, tensor in state_dict.items():
-        for pattern, replacement in table:
-            key = re.sub(pattern, replacement, key)
-        renamed[key] = tensor
-    return renamed
-
-
 def _squeeze_attention_convs(state_dict: dict) -> dict:
     return {k: (v.reshape(v.shape[0], v.shape[1]) if ATTENTION_WEIGHT.search(k) and v.dim() > 2 else v)
             for k, v in state_dict.items()}
@@ -229,7 +206,3 @@ def _count(state_dict: dict, pattern: str) -> int:
 
 def _as_tuple(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
-
-
-def param_count(state_dict: dict) -> int:
-    return sum(t.numel() for t in state_dict.values() if isinstance(t, torch.Tensor))

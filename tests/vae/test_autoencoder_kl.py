@@ -87,6 +87,17 @@ def test_old_attention_key_names(tmp_path, reference, images):
     _assert_parity(model, reference, images)
 
 
+def test_checkpoint_mixing_both_attention_namings_is_refused(tmp_path, reference):
+    # query.weight and to_q.weight both name the same tensor: refuse rather than keep whichever comes last.
+    state_dict = reference.state_dict()
+    mixed = {**state_dict, "encoder.mid_block.attentions.0.query.weight":
+             state_dict["encoder.mid_block.attentions.0.to_q.weight"] + 1}
+    save_file({k: v.contiguous() for k, v in mixed.items()}, str(tmp_path / "diffusion_pytorch_model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL", **dict(reference.config)}))
+    with pytest.raises(CheckpointError, match="two spellings"):
+        vae.from_pretrained(tmp_path, device="cpu")
+
+
 def _ldm_layout(state_dict, levels):
     """diffusers -> original latent-diffusion names (checked below against diffusers' own LDM converter)."""
     table = [
