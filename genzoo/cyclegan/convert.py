@@ -4,7 +4,7 @@ junyanz keeps each network in one nn.Sequential called `model`, so the keys are 
 stem convolution, `model.10.conv_block.5.weight` the second convolution of the first residual block, and so on.
 The rename tables below are built from the config (the positions shift with n_blocks and dropout); the config
 itself is inferred from the tensor shapes. Files in the wild differ in three harmless ways, all handled here:
-  * `module.` prefixes (a DataParallel network saved without .module),
+  * `module.` prefixes (a DataParallel network saved without .module), or torch.compile's `_orig_mod.`,
   * `running_mean` / `running_var` / `num_batches_tracked` under InstanceNorm layers, which torch <= 0.4 wrote
     although instance norm never uses them (junyanz's __patch_instance_norm_state_dict drops them too),
   * BatchNorm layers without `num_batches_tracked` (torch < 0.4.1 did not have it).
@@ -16,7 +16,7 @@ import re
 
 import torch
 
-from ..checkpoint import strip_prefix
+from ..checkpoint import strip_common_prefix
 from ..errors import CheckpointError
 from .model import DiscriminatorConfig, GeneratorConfig
 
@@ -76,15 +76,8 @@ def discriminator_table(config: DiscriminatorConfig) -> list[tuple[str, str, str
 # --- config inference from shapes ------------------------------------------------------------------------------
 
 def clean_state_dict(state_dict: dict) -> dict:
-    """Drop the `module.` prefix of DataParallel saves and anything that is not a tensor."""
-    state_dict = {k: v for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
-    if state_dict and all(k.startswith("module.") for k in state_dict):
-        state_dict = strip_prefix(state_dict, "module.")
-    return state_dict
-
-
-def is_junyanz_generator(state_dict: dict) -> bool:
-    return "model.1.weight" in state_dict or "model.model.0.weight" in state_dict
+    """Drop anything that is not a tensor, and the `module.` (DataParallel) or `_orig_mod.` (torch.compile) prefix."""
+    return strip_common_prefix({k: v for k, v in state_dict.items() if isinstance(v, torch.Tensor)})
 
 
 def _norm_kind(state_dict: dict, norm_prefix: str) -> str:

@@ -18,7 +18,7 @@ from .. import hub, registry
 from ..checkpoint import (CONFIG_NAME, WEIGHTS_NAME, build_and_load, check_family, load_state_dict, read_config,
                           unwrap_state_dict)
 from ..errors import CheckpointError, ConfigError
-from .convert import convert_junyanz_generator, is_junyanz_generator, not_a_generator_message
+from .convert import convert_junyanz_generator
 from .model import DiscriminatorConfig, GeneratorConfig, NLayerDiscriminator, build_generator
 
 FAMILY = "cyclegan"
@@ -80,15 +80,9 @@ def _from_junyanz_file(path: Path, direction: str, single: bool):
     config_file = path.parent / CONFIG_NAME
     if config_file.is_file():  # e.g. someone's pytorch_model.bin next to a genzoo config of another family
         check_family(read_config(config_file), FAMILY, path)
-    state_dict = unwrap_state_dict(load_state_dict(path), path)
-    if not is_junyanz_generator(_strip_module(state_dict)):
-        raise CheckpointError(not_a_generator_message(state_dict, path))
-    config, state_dict = convert_junyanz_generator(state_dict, path)
+    # convert_junyanz_generator refuses anything that is not a junyanz generator, naming what the file holds.
+    config, state_dict = convert_junyanz_generator(unwrap_state_dict(load_state_dict(path), path), path)
     return config, state_dict, path
-
-
-def _strip_module(state_dict):
-    return {k.removeprefix("module."): v for k, v in state_dict.items()}
 
 
 def _from_genzoo_folder(folder: Path, direction: str, weights: Path | None = None):

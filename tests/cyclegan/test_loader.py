@@ -34,10 +34,13 @@ def assert_same(ref, ours, x):
     assert (got - expected).abs().max().item() <= TOL
 
 
-@pytest.mark.parametrize("variant", ["plain", "stale_stats", "module_prefix", "legacy_format"])
+PREFIXES = {"module_prefix": "module.", "compile_prefix": "_orig_mod.", "both_prefixes": "module._orig_mod."}
+
+
+@pytest.mark.parametrize("variant", ["plain", "stale_stats", "legacy_format", *PREFIXES])
 def test_resnet_generator_parity(tmp_path, variant):
     ref = randomize(RefResnetGenerator(3, 3, ngf=4, n_blocks=3))
-    path = save_junyanz(ref, tmp_path / "latest_net_G_A.pth", prefix="module." if variant == "module_prefix" else "",
+    path = save_junyanz(ref, tmp_path / "latest_net_G_A.pth", prefix=PREFIXES.get(variant, ""),
                         stale_instance_stats=variant == "stale_stats", legacy=variant == "legacy_format")
     if variant == "stale_stats":
         assert any(k.endswith("running_mean") for k in torch.load(path, weights_only=True))
