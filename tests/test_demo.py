@@ -35,12 +35,43 @@ def test_embedded_weights_fit_the_budget():
 
 
 @pytest.mark.parametrize("family", DIGIT_FAMILIES)
-def test_digit_models_produce_digits(family):
+def test_digit_samples_are_seeded(family):
     samples = importlib.import_module(f"genzoo.{family}.cli").demo_samples(8, seed=0)
     assert samples.shape == (8, 1, 28, 28)
     assert samples.min() >= -1 and samples.max() <= 1
     again = importlib.import_module(f"genzoo.{family}.cli").demo_samples(8, seed=0)
     assert torch.allclose(samples, again)
+
+
+@pytest.fixture(scope="module")
+def digit_scorer():
+    """scripts/eval_digits.py's classifier (weights/mnist-classifier, 98.3% on the held-out digits)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "eval_digits.py"
+    spec = importlib.util.spec_from_file_location("eval_digits", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, module.load_classifier()
+
+
+def test_digit_scorer_tells_digits_from_noise(digit_scorer):
+    module, classifier = digit_scorer
+    from genzoo import datasets
+
+    real = module.score(classifier, datasets.mnist("heldout")[0][:200])
+    noise = module.score(classifier, torch.rand(200, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    assert real["classes"] == 10 and min(real["histogram"]) >= 5 and real["mean_confidence"] > 0.95
+    assert noise["classes"] < 3  # confident, but always the same class: hence the spread check below
+
+
+@pytest.mark.parametrize("family", DIGIT_FAMILIES)
+def test_digit_models_produce_recognisable_digits(family, digit_scorer):
+    """200 samples: the classifier must be fairly sure (real digits: 0.98) and see every class (>= 5 of each)."""
+    module, classifier = digit_scorer
+    result = module.score(classifier, importlib.import_module(f"genzoo.{family}.cli").demo_samples(200, seed=0))
+    assert result["mean_confidence"] >= 0.7, result
+    assert result["classes"] == 10 and min(result["histogram"]) >= 5, result["histogram"]
 
 
 def test_genzoo_demo_end_to_end(tmp_path):
