@@ -12,9 +12,7 @@ of 8 by padding the right/bottom edges (reflection), cropped away again in the o
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -69,21 +67,6 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def _save_atomic(images: torch.Tensor, out, nrow=None) -> Path:
-    """Write a PNG to a temporary name first, so a failure never leaves a half-written or clobbered file."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=out.suffix or ".png")
-    os.close(fd)
-    try:
-        save_image(images, tmp, nrow=nrow)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
-
-
 def reconstruct(argv) -> int:
     parser = argparse.ArgumentParser(prog="genzoo reconstruct", description="Encode an image with a VAE and decode it.")
     _common(parser)
@@ -107,7 +90,7 @@ def reconstruct(argv) -> int:
         raise ConfigError("--tiled is for AutoencoderKL models only")
     with torch.inference_mode():
         out = model.reconstruct(image, **kwargs)[..., :height, :width]
-    print(f"wrote {_save_atomic(out, args.output)}")
+    print(f"wrote {save_image(out, args.output)}")
     return 0
 
 
@@ -125,7 +108,7 @@ def sample(argv) -> int:
     kwargs = {"image_size": _size(args.size)} if args.size else {}
     with torch.inference_mode():
         images = model.sample(args.n, seed=args.seed, **kwargs)
-    print(f"wrote {_save_atomic(images, args.out, nrow=args.nrow)}")
+    print(f"wrote {save_image(images, args.out, nrow=args.nrow)}")
     return 0
 
 
@@ -150,7 +133,7 @@ def interpolate(argv) -> int:
         a, b = (_pad_to_multiple(x, model.config.downsample_factor) for x in (a, b))
     with torch.inference_mode():
         strip = interpolate_latents(model, a, b, steps=args.steps, method=args.method)[..., :height, :width]
-    print(f"wrote {_save_atomic(strip, args.out, nrow=args.steps)}")
+    print(f"wrote {save_image(strip, args.out, nrow=args.steps)}")
     return 0
 
 
