@@ -15,12 +15,13 @@ import re
 
 import torch
 
+from ..checkpoint import rename_keys, strip_common_prefix
 from ..errors import CheckpointError
 from .model import GPTConfig
 
-# foreign key pattern -> genzoo key (applied in order)
-HF_RENAMES = [(r"^transformer\.", "")]
-NANOGPT_RENAMES = [(r"^_orig_mod\.", ""), (r"^module\.", ""), (r"^transformer\.", "")]
+# foreign key pattern -> genzoo key (applied in order). nanoGPT's keys are Hugging Face's GPT2LMHeadModel's, under
+# the wrappers that strip_common_prefix removes (torch.compile's "_orig_mod.", DDP's "module.").
+RENAMES = [(r"^transformer\.", "")]
 # keys that hold nothing genzoo needs: causal-mask buffers, and the output matrix that is tied to wte
 DROPPED = [r"\.attn\.bias$", r"\.attn\.masked_bias$", r"^lm_head\.weight$"]
 # Conv1D weights, stored (in, out), transposed to nn.Linear's (out, in)
@@ -29,15 +30,6 @@ CONV1D_WEIGHTS = [r"^h\.\d+\.attn\.c_attn\.weight$", r"^h\.\d+\.attn\.c_proj\.we
 # HF activation names that are GPT-2's tanh-approximated GELU (up to float rounding), and the exact one
 HF_ACTIVATIONS = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
                   "gelu": "gelu"}
-
-
-def rename(state_dict: dict, renames) -> dict:
-    out = {}
-    for key, value in state_dict.items():
-        for pattern, replacement in renames:
-            key = re.sub(pattern, replacement, key)
-        out[key] = value
-    return out
 
 
 def drop(state_dict: dict, patterns=DROPPED) -> dict:
@@ -73,7 +65,7 @@ def check_tied(state_dict: dict, path) -> None:
 
 def from_huggingface(state_dict: dict, path="<checkpoint>") -> dict:
     """transformers' GPT2LMHeadModel / GPT2Model state dict (either key variant) -> genzoo's."""
-    state_dict = rename(state_dict, HF_RENAMES)
+    state_dict = rename_keys(state_dict, RENAMES)
     check_tied(state_dict, path)
     state_dict = drop(state_dict)
     require_gpt2_keys(state_dict, path)
@@ -82,7 +74,7 @@ def from_huggingface(state_dict: dict, path="<checkpoint>") -> dict:
 
 def from_nanogpt(state_dict: dict, path="<checkpoint>") -> dict:
     """nanoGPT's model state dict (ckpt.pt["model"]) -> genzoo's: only renames, its layout is already nn.Linear."""
-    state_dict = rename(state_dict, NANOGPT_RENAMES)
+    state_dict = rename_keys(strip_common_prefix(state_dict), RENAMES)
     check_tied(state_dict, path)
     state_dict = drop(state_dict)
     require_gpt2_keys(state_dict, path)

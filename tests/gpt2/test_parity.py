@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from genzoo import gpt2
-from genzoo.errors import ConfigError
+from genzoo.errors import CheckpointError, ConfigError
 
-from .conftest import write_hub_checkpoint
+from .conftest import hub_state_dict, write_hub_checkpoint
 
 VARIANTS = [  # (file format, "transformer." prefix, legacy attn.bias/masked_bias/lm_head tensors)
     ("safetensors", True, False),   # GPT2LMHeadModel.save_pretrained today
@@ -31,6 +31,16 @@ def test_logits_match_transformers(hf_model, tmp_path, fmt, prefix, legacy):
     got = model(x)
     assert isinstance(got, torch.Tensor) and got.shape == (2, 24, 320)
     assert (got - expected).abs().max().item() <= 1e-4
+
+
+def test_checkpoint_mixing_both_key_spellings_is_refused(hf_model, tmp_path):
+    from safetensors.torch import save_file
+
+    sd = hub_state_dict(hf_model, prefix=True, legacy_buffers=False)
+    sd["wte.weight"] = sd["transformer.wte.weight"] + 1  # the same weight under both names: which one is meant?
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="wte.weight"):
+        gpt2.from_pretrained(tmp_path / "model.safetensors", device="cpu")
 
 
 def test_save_pretrained_output_and_single_file_path(hf_model, hf_dir):
@@ -103,8 +113,9 @@ def test_sampling_matches_transformers_with_the_same_filters(genzoo_model):
     assert torch.equal(gpt2.sample_next(logits, 1.0, top_k=1), logits.argmax(-1))
 
 
-def _nanogpt_checkpoint(model, path, compiled=True, with_mask_buffer=True):
-    """A ckpt.pt as nanoGPT's train.py writes it (keys under transformer., lm_head tied, maybe _orig_mod.)."""
+def _nanogpt_checkpoint(model, path, wrapper="_orig_mod.", with_mask_buffer=True):
+    """A ckpt.pt as nanoGPT's train.py writes it (keys under transformer., lm_head tied, under `wrapper`:
+    torch.compile's "_orig_mod.", DDP's "module.", both, or none)."""
     cfg = model.config
     sd = {"transformer." + k: v.clone() for k, v in model.state_dict().items()}
     sd["lm_head.weight"] = sd["transformer.wte.weight"]
@@ -112,8 +123,7 @@ def _nanogpt_checkpoint(model, path, compiled=True, with_mask_buffer=True):
         n = cfg.n_positions
         for i in range(cfg.n_layer):
             sd[f"transformer.h.{i}.attn.bias"] = torch.tril(torch.ones(n, n)).view(1, 1, n, n)
-    if compiled:
-        sd = {"_orig_mod." + k: v for k, v in sd.items()}
+    sd = {wrapper + k: v for k, v in sd.items()}
     model_args = dict(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd, block_size=cfg.n_positions,
                       bias=cfg.bias, vocab_size=cfg.vocab_size, dropout=0.0)
     opt = torch.optim.AdamW(model.parameters())
@@ -121,12 +131,12 @@ def _nanogpt_checkpoint(model, path, compiled=True, with_mask_buffer=True):
                 "best_val_loss": torch.tensor(1.5), "config": {"dataset": "shakespeare_char", "bias": cfg.bias}}, path)
 
 
-@pytest.mark.parametrize("bias", [True, False])
-def test_nanogpt_ckpt(tmp_path, bias):
+@pytest.mark.parametrize("bias,wrapper", [(True, "_orig_mod."), (False, ""), (False, "module._orig_mod.")])
+def test_nanogpt_ckpt(tmp_path, bias, wrapper):
     torch.manual_seed(0)
     source = gpt2.GPT(gpt2.GPTConfig(vocab_size=65, n_positions=32, n_embd=48, n_layer=2, n_head=3, bias=bias,
                                      tokenizer={"type": "char", "chars": "x"})).eval()
-    _nanogpt_checkpoint(source, tmp_path / "ckpt.pt", compiled=bias, with_mask_buffer=bias)
+    _nanogpt_checkpoint(source, tmp_path / "ckpt.pt", wrapper, with_mask_buffer=bias)
     model = gpt2.from_pretrained(tmp_path, device="cpu")
     assert model.config.bias is bias and model.config.n_head == 3
     x = torch.randint(0, 65, (2, 32))
