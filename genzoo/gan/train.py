@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -185,19 +186,15 @@ def _save_epoch(out_dir, generator, discriminator, opt_g, opt_d, history, epoch,
     out_dir.mkdir(parents=True, exist_ok=True)
     sample_grid(generator, fixed_z, fixed_labels, out_dir / f"samples_epoch_{epoch + 1:03d}")
     # Write the new checkpoint beside the old one, then swap: a crash mid-save never loses the last good one.
-    tmp, final = out_dir / "checkpoint.tmp", out_dir / "checkpoint"
+    tmp, final, old = out_dir / "checkpoint.tmp", out_dir / "checkpoint", out_dir / "checkpoint.old"
     save_gan(tmp, generator, discriminator, extra_config={"train": train_args})
     torch.save({"opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "epoch": epoch + 1, "step": step,
                 "history": json.dumps(history)}, tmp / "train_state.pt")
+    shutil.rmtree(old, ignore_errors=True)  # one left by a run killed mid-swap would block the rename below
     if final.exists():
-        old = out_dir / "checkpoint.old"
         final.rename(old)
-        tmp.rename(final)
-        for f in old.iterdir():
-            f.unlink()
-        old.rmdir()
-    else:
-        tmp.rename(final)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
     (out_dir / "history.json").write_text(json.dumps(history, indent=1) + "\n")
 
 

@@ -88,7 +88,10 @@ def test_every_loss_trains_checkpoints_and_resumes(tmp_path, loss, d_norm):
     loaded = gan.from_pretrained(tmp_path / "checkpoint", device="cpu")
     assert torch.equal(loaded.sample(2, seed=0, labels=1), G.sample(2, seed=0, labels=1))
 
-    # Resume in fresh models: continues at epoch 2 from the saved weights and optimizer state.
+    # Resume in fresh models: continues at epoch 2 from the saved weights and optimizer state. A stale
+    # checkpoint.old (a run killed while swapping checkpoints) must not block the next save.
+    (tmp_path / "checkpoint.old").mkdir()
+    (tmp_path / "checkpoint.old" / "model.safetensors").write_bytes(b"stale")
     G2, D2 = gan.new_gan(cfg, seed=5)
     history = gan.train(G2, D2, dataset, out_dir=tmp_path, loss=loss, epochs=2, batch_size=16, resume=True,
                         progress=False)
