@@ -70,11 +70,6 @@ def unwrap_state_dict(obj, path="<checkpoint>", nested_keys=("state_dict", "mode
     raise CheckpointError(f"{path} holds no state dict of tensors (top-level keys: {list(obj)[:10] if isinstance(obj, dict) else type(obj).__name__})")
 
 
-def strip_prefix(state_dict: dict, prefix: str) -> dict:
-    """Drop `prefix` from every key that has it (e.g. torch.compile's "_orig_mod.", DDP's "module.")."""
-    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
-
-
 def rename_keys(state_dict: dict, table) -> dict:
     """Apply a converter's rename table: (regex pattern, replacement) pairs, every pair to every key, in order.
 
@@ -213,7 +208,3 @@ def find_weights_file(directory, candidates=(WEIGHTS_NAME, "diffusion_pytorch_mo
         if (directory / name).is_file():
             return directory / name
     return None
-
-
-def file_size(path) -> int:
-    return os.path.getsize(path)
