@@ -24,8 +24,23 @@ NORMS = ("instance", "batch")
 PADDINGS = {"reflect": "reflect", "replicate": "replicate", "zero": "zeros"}
 
 
+class ConfigDict:
+    """config.json <-> dataclass, refusing keys the dataclass does not know (a typo would otherwise be ignored)."""
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown {cls.__name__} keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
-class GeneratorConfig:
+class GeneratorConfig(ConfigDict):
     arch: str = "resnet"          # "resnet" or "unet"
     input_nc: int = 3             # channels in
     output_nc: int = 3            # channels out
@@ -53,20 +68,9 @@ class GeneratorConfig:
         """Height and width must be multiples of this."""
         return 4 if self.arch == "resnet" else 2 ** self.num_downs
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "GeneratorConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown generator config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
-class DiscriminatorConfig:
+class DiscriminatorConfig(ConfigDict):
     input_nc: int = 3
     ndf: int = 64                 # channels of the first layer
     n_layers: int = 3             # stride-2 layers; 3 gives the 70x70 PatchGAN
@@ -77,17 +81,6 @@ class DiscriminatorConfig:
             raise ConfigError(f"norm must be one of {NORMS}, not {self.norm!r}")
         if min(self.input_nc, self.ndf, self.n_layers) < 1:
             raise ConfigError(f"input_nc, ndf and n_layers must be positive: {self}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DiscriminatorConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown discriminator config keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:

@@ -56,6 +56,9 @@ def test_patchgan_and_generator_shapes():
     assert U(torch.randn(1, 3, 128, 128)).shape == (1, 3, 128, 128)
     with pytest.raises(ConfigError):
         GeneratorConfig(norm="group")
+    with pytest.raises(ConfigError, match="unknown GeneratorConfig keys.*n_block"):  # a typo in a config.json
+        GeneratorConfig.from_dict({"ngf": 4, "n_block": 2})
+    assert DiscriminatorConfig.from_dict(DiscriminatorConfig(ndf=2).to_dict()) == DiscriminatorConfig(ndf=2)
 
 
 def test_short_cpu_run_learns_the_inversion(tmp_path):
