@@ -120,33 +120,27 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-class DownBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, n_layers: int, groups: int, downsample: bool):
+class LevelBlock(nn.Module):
+    """One resolution level: ResNet blocks, then the encoder's Downsample or the decoder's Upsample (if any).
+
+    diffusers names the two resamplers differently (down_blocks.N.downsamplers.0, up_blocks.N.upsamplers.0); the
+    unused attribute is None and so absent from the state dict.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, n_layers: int, groups: int,
+                 downsample: bool = False, upsample: bool = False):
         super().__init__()
         self.resnets = nn.ModuleList(
             ResnetBlock(in_channels if i == 0 else out_channels, out_channels, groups) for i in range(n_layers))
         self.downsamplers = nn.ModuleList([Downsample(out_channels)]) if downsample else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for resnet in self.resnets:
-            x = resnet(x)
-        if self.downsamplers is not None:
-            x = self.downsamplers[0](x)
-        return x
-
-
-class UpBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, n_layers: int, groups: int, upsample: bool):
-        super().__init__()
-        self.resnets = nn.ModuleList(
-            ResnetBlock(in_channels if i == 0 else out_channels, out_channels, groups) for i in range(n_layers))
         self.upsamplers = nn.ModuleList([Upsample(out_channels)]) if upsample else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for resnet in self.resnets:
             x = resnet(x)
-        if self.upsamplers is not None:
-            x = self.upsamplers[0](x)
+        for resampler in (self.downsamplers, self.upsamplers):
+            if resampler is not None:
+                x = resampler[0](x)
         return x
 
 
@@ -171,7 +165,7 @@ class Encoder(nn.Module):
         widths, groups = cfg.block_out_channels, cfg.norm_num_groups
         self.conv_in = nn.Conv2d(cfg.in_channels, widths[0], 3, padding=1)
         self.down_blocks = nn.ModuleList(
-            DownBlock(widths[max(i - 1, 0)], widths[i], cfg.layers_per_block, groups, downsample=i < len(widths) - 1)
+            LevelBlock(widths[max(i - 1, 0)], widths[i], cfg.layers_per_block, groups, downsample=i < len(widths) - 1)
             for i in range(len(widths)))
         self.mid_block = MidBlock(widths[-1], groups, cfg.mid_block_add_attention)
         self.conv_norm_out = nn.GroupNorm(groups, widths[-1], eps=1e-6)
@@ -193,7 +187,8 @@ class Decoder(nn.Module):
         self.mid_block = MidBlock(widths[0], groups, cfg.mid_block_add_attention)
         # One more ResNet per level than the encoder, as in LDM.
         self.up_blocks = nn.ModuleList(
-            UpBlock(widths[max(i - 1, 0)], widths[i], cfg.layers_per_block + 1, groups, upsample=i < len(widths) - 1)
+            LevelBlock(widths[max(i - 1, 0)], widths[i], cfg.layers_per_block + 1, groups,
+                       upsample=i < len(widths) - 1)
             for i in range(len(widths)))
         self.conv_norm_out = nn.GroupNorm(groups, widths[-1], eps=1e-6)
         self.conv_out = nn.Conv2d(widths[-1], cfg.out_channels, 3, padding=1)
