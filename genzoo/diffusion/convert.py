@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import re
 
-from ..errors import CheckpointError, ConfigError
+from ..checkpoint import rename_keys
+from ..errors import ConfigError
 from .unet import UNetConfig
 
 ATTENTION = r"(?P<prefix>(?:down_blocks\.\d+|up_blocks\.\d+|mid_block)\.attentions\.\d+)\."
-RENAMES = [  # (foreign key pattern, genzoo key), applied to every key; first match wins
+RENAMES = [  # (foreign key pattern, genzoo key), applied in order to every key by checkpoint.rename_keys
     (ATTENTION + r"query\.(?P<p>weight|bias)$", r"\g<prefix>.to_q.\g<p>"),
     (ATTENTION + r"key\.(?P<p>weight|bias)$", r"\g<prefix>.to_k.\g<p>"),
     (ATTENTION + r"value\.(?P<p>weight|bias)$", r"\g<prefix>.to_v.\g<p>"),
     (ATTENTION + r"proj_attn\.(?P<p>weight|bias)$", r"\g<prefix>.to_out.\g<p>"),
     (ATTENTION + r"to_out\.0\.(?P<p>weight|bias)$", r"\g<prefix>.to_out.\g<p>"),
 ]
-_RENAMES = [(re.compile(pattern), target) for pattern, target in RENAMES]
 # Reshapes: some converted checkpoints store the attention projections as 1x1 convs (C, C, 1, 1); genzoo's are
 # Linear layers (C, C). No transposes are needed: diffusers' Linear layers have torch's (out, in) layout too.
 LINEAR_AS_CONV = re.compile(r"\.attentions\.\d+\.to_(q|k|v|out)\.weight$")
@@ -42,24 +42,14 @@ FIXED = {
 }
 
 
-def rename_key(key: str) -> str:
-    for pattern, target in _RENAMES:
-        if pattern.search(key):
-            return pattern.sub(target, key)
-    return key
-
-
 def convert_diffusers_state_dict(state_dict: dict) -> dict:
-    """diffusers UNet2DModel keys (old or new attention names) -> genzoo UNet keys. Pure: builds no model."""
-    out = {}
-    for key, tensor in state_dict.items():
-        new_key = rename_key(key)
-        if new_key in out:
-            raise CheckpointError(f"the checkpoint holds two spellings of the same weight ({new_key}): "
-                                  f"old (query/key/value/proj_attn) and new (to_q/to_k/to_v/to_out.0) names mixed")
-        if LINEAR_AS_CONV.search(new_key) and tensor.dim() == 4 and tensor.shape[2:] == (1, 1):
-            tensor = tensor[:, :, 0, 0]
-        out[new_key] = tensor
+    """diffusers UNet2DModel keys (old or new attention names) -> genzoo UNet keys. Pure: builds no model.
+
+    A checkpoint mixing the old and new spellings of one weight raises CheckpointError (from rename_keys)."""
+    out = rename_keys(state_dict, RENAMES)
+    for key, tensor in out.items():
+        if LINEAR_AS_CONV.search(key) and tensor.dim() == 4 and tensor.shape[2:] == (1, 1):
+            out[key] = tensor[:, :, 0, 0]
     return out
 
 

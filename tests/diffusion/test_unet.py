@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from genzoo import ConfigError, diffusion
+from genzoo import CheckpointError, ConfigError, diffusion
 from genzoo.diffusion.convert import config_from_diffusers, convert_diffusers_state_dict
 from genzoo.diffusion.unet import UNet
 
@@ -46,6 +46,27 @@ def test_old_names_are_what_diffusers_itself_reads(tmp_path):
     reloaded = UNet2DModel.from_pretrained(directory).eval()
     x = torch.randn(1, 3, 16, 16)
     assert torch.allclose(reference_output(reloaded, x, 3), reference_output(reference, x, 3))
+
+
+def test_mixed_spellings_are_refused_and_conv_shaped_projections_load(tmp_path):
+    reference = make_reference(TINY_DDPM)
+    state_dict = reference.state_dict()
+    mixed = {**state_dict, "mid_block.attentions.0.query.weight": state_dict["mid_block.attentions.0.to_q.weight"]}
+    with pytest.raises(CheckpointError, match="mid_block.attentions.0.to_q.weight"):
+        convert_diffusers_state_dict(mixed)
+    # attention projections stored as 1x1 convs (C, C, 1, 1) load as the Linear layers they are
+    from safetensors.torch import save_file
+
+    as_conv = {k: (v[:, :, None, None] if ".attentions." in k and v.dim() == 2 else v).contiguous()
+               for k, v in to_old_names(state_dict).items()}
+    # 6 attention blocks (2 down, 3 up, 1 mid) x q/k/v/out
+    assert sum(v.dim() == 4 and ".attentions." in k for k, v in as_conv.items()) == 6 * 4
+    reference.save_config(tmp_path)
+    save_file(as_conv, str(tmp_path / "diffusion_pytorch_model.safetensors"))
+    unet = diffusion.from_pretrained(tmp_path, device="cpu")
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert (unet(x, 17) - reference_output(reference, x, 17)).abs().max().item() <= 1e-4
 
 
 @pytest.mark.parametrize("published", [CIFAR10_32, DDPM_256], ids=["cifar10-32", "ddpm-256"])
