@@ -1,4 +1,5 @@
 """genzoo's GPT-2 against transformers' GPT2LMHeadModel on every published file layout, plus nanoGPT and genzoo's own."""
+import copy
 import pickle
 
 import pytest
@@ -98,6 +99,28 @@ def test_kv_cache_decoding_equals_full_recompute(genzoo_model):
     steps += [genzoo_model(x[:, t:t + 1], cache=cache) for t in range(12, 30)]
     assert cache.length == 30
     assert (torch.cat(steps, dim=1) - full).abs().max().item() <= 1e-5
+
+
+def test_decoding_with_the_head_copy_batched_left_padded(genzoo_model):
+    """CPU fp32 decoding reads the output embedding from the cache's (n_embd, vocab) copy: its logits must be
+    F.linear(hidden, wte)'s, row by row, with left padding (a full recompute without a cache is the reference)."""
+    lengths, width, steps = (4, 9, 1), 9, 6
+    ids = _ids(3, width + steps, seed=7)
+    mask = torch.ones_like(ids)
+    for row, n in enumerate(lengths):
+        mask[row, :width - n] = 0
+    cache = genzoo_model.new_cache(3)
+    wte = genzoo_model.wte.weight
+    assert cache.head.shape == (64, 320) and torch.equal(cache.head, wte.t())
+    assert cache.head.is_contiguous() and cache.head.data_ptr() != wte.data_ptr()  # a copy, not a view
+    got = [genzoo_model(ids[:, :width], attention_mask=mask[:, :width], cache=cache, last_only=True)]
+    for t in range(width, width + steps):  # one token per row: the head copy's path
+        got.append(genzoo_model(ids[:, t:t + 1], attention_mask=mask[:, :t + 1], cache=cache))
+    for t, logits in zip(range(width, width + steps + 1), got):
+        expected = genzoo_model(ids[:, :t], attention_mask=mask[:, :t])[:, -1:]
+        assert (logits - expected).abs().max().item() <= 1e-5, t
+    # no copy where it buys nothing (GPUs, or dtypes other than fp32)
+    assert copy.deepcopy(genzoo_model).to(torch.bfloat16).new_cache(1).head is None
 
 
 def test_sampling_matches_transformers_with_the_same_filters(genzoo_model):
