@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.cyclegan.reference import RefResnetGenerator, randomize  # noqa: E402
 
 from genzoo import cyclegan  # noqa: E402
+from genzoo.runtime import resolve_device  # noqa: E402
 
 
 def timed(fn, x, rounds, device):
@@ -44,10 +45,10 @@ def main():
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps or auto")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
 
     ref = randomize(RefResnetGenerator(3, 3, ngf=64, n_blocks=9))
     with tempfile.TemporaryDirectory() as tmp:
