@@ -7,6 +7,7 @@ from safetensors.torch import save_file
 
 import genzoo
 from genzoo import checkpoint, gan
+from genzoo.gan import models
 from genzoo.errors import CheckpointError, ConfigError, GenzooError, UnknownModelError
 
 from .test_convert import examples_dcgan
@@ -61,6 +62,20 @@ def test_same_seed_same_samples_and_labels_are_used(tiny):
     assert not torch.equal(G.sample(4, seed=7, labels=1), G.sample(4, seed=7, labels=2))
     strip = G.interpolate(5, seed=0, labels=2, rows=2)
     assert strip.shape == (10, 1, 32, 32)
+
+
+def test_interpolation_walks_a_great_circle_between_two_latents(tiny):
+    G, _ = tiny
+    ends = G.latent(4, seed=3)  # interpolate draws 2 * rows latents: row r walks ends[2r] -> ends[2r + 1]
+    strips = G.interpolate(5, seed=3, labels=torch.tensor([1, 2]), rows=2)
+    with torch.no_grad():
+        torch.testing.assert_close(strips[[0, 4, 5, 9]], G(ends, torch.tensor([1, 1, 2, 2])))
+    a, b = torch.randn(2, 64, generator=torch.Generator().manual_seed(0))
+    mid = models.slerp(a, b, torch.tensor([0.5]))[0]
+    # slerp keeps a Gaussian latent's norm; the straight line's midpoint shrinks it by ~1/sqrt(2) (a, b near-orthogonal)
+    typical = (a.norm() + b.norm()) / 2
+    assert abs(mid.norm() - typical) < 0.05 * typical
+    assert ((a + b) / 2).norm() < 0.8 * typical
 
 
 def test_checkpoint_of_another_family(tmp_path):
