@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from genzoo import gan
 from genzoo.gan import convert
+from genzoo.runtime import resolve_device
 
 
 def examples_generator(nz, ngf, nc):
@@ -48,7 +49,7 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     torch.manual_seed(0)
     print("| model | batch | reference images/s | genzoo images/s | max abs diff |")
     print("|---|---|---|---|---|")

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from .losses import LOSSES
 
 EMBEDDED = "mnist-dcgan"
 
@@ -94,7 +95,7 @@ def train(argv) -> int:
     parser.add_argument("--out", default="runs/gan", help="run folder: checkpoint/, samples_epoch_*.png, history.json")
     parser.add_argument("--preset", default=None, help="curve, numbers, mnist-mlp, mnist-dcgan (default: by --data)")
     parser.add_argument("--arch", choices=("dcgan", "mlp"), default=None, help="image data: dcgan (default) or mlp")
-    parser.add_argument("--loss", choices=("bce", "lsgan", "wgan-gp"), default="bce")
+    parser.add_argument("--loss", choices=LOSSES, default="bce")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=64)

@@ -22,8 +22,8 @@ def save_gan(directory, generator=None, discriminator=None, extra_config: dict |
     parts = {name: m for name, m in (("generator", generator), ("discriminator", discriminator)) if m is not None}
     if not parts:
         raise ConfigError("save_gan needs a generator, a discriminator, or both")
-    configs = {config_to_dict(m.config).__repr__() for m in parts.values()}
-    if len(configs) > 1:
+    configs = [config_to_dict(m.config) for m in parts.values()]
+    if configs[0] != configs[-1]:
         raise ConfigError("the generator and discriminator have different configs; save them separately")
     state_dict = {f"{name}.{k}": v for name, m in parts.items() for k, v in m.state_dict().items()}
     config = {**config_to_dict(next(iter(parts.values())).config), "parts": list(parts), **(extra_config or {})}

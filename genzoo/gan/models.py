@@ -391,7 +391,7 @@ def init_weights(module: nn.Module) -> None:
 
 # Book ch. 3 (and the yunjey tutorial): small presets that train on a CPU in seconds to minutes.
 PRESETS = {
-    # points (x, y) on y = sin(x); G: latent 2 -> 2; D with dropout, as in the book
+    # points (x, y) on y = sin(x); G: latent 2 -> 2 (the book's D also has Dropout(0.3): d_dropout=0.3)
     "curve": MLPGANConfig(latent_dim=2, data_shape=(2,), g_hidden=(32, 64), d_hidden=(128, 64),
                           d_activation="relu", output_activation="none", d_dropout=0.0),
     # multiples of 5 below 100 as one-hot vectors; ReLU output can emit exact zeros, as in the book
