@@ -129,7 +129,7 @@ def train(out_dir, data_a, data_b, config: TrainConfig, device="auto", resume: b
         raise ConfigError(f"{out_dir} holds a training run already: resume it (--resume, resume=True) or choose "
                           f"another output folder; nothing was overwritten")
     torch.manual_seed(config.seed)
-    gen_config = GeneratorConfig.from_dict({**config.generator})
+    gen_config = GeneratorConfig.from_dict(config.generator)
     disc_config = DiscriminatorConfig.from_dict({"norm": gen_config.norm, **config.discriminator})
     nets = CycleGAN.create(gen_config, disc_config)
     init_weights(nets, config.seed)
@@ -217,8 +217,9 @@ def load_training_state(out_dir, nets, opt_g, opt_d, pool_a, pool_b, rng) -> int
     opt_d.load_state_dict(state["opt_d"])
     pool_a.load_state_dict(state["pool_a"])
     pool_b.load_state_dict(state["pool_b"])
-    rng.set_state(state["rng"])
-    torch.set_rng_state(state["torch_rng"])
+    # Random states are CPU ByteTensors whatever map_location did with them (set_state refuses a CUDA tensor).
+    rng.set_state(state["rng"].cpu())
+    torch.set_rng_state(state["torch_rng"].cpu())
     return int(state["step"])
 
 
