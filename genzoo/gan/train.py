@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from ..errors import ConfigError
 from ..runtime import resolve_device
 from . import losses
+from .convert import convert_genzoo
 from .loading import save_gan
 from .models import build, init_weights
 
@@ -205,8 +206,8 @@ def _resume(out_dir, generator, discriminator, opt_g, opt_d, device):
     if not (folder / "train_state.pt").is_file():
         raise ConfigError(f"nothing to resume: {folder / 'train_state.pt'} does not exist")
     weights = checkpoint.load_state_dict(folder / checkpoint.WEIGHTS_NAME)
-    for prefix, module in (("generator.", generator), ("discriminator.", discriminator)):
-        part = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    for name, module in (("generator", generator), ("discriminator", discriminator)):
+        part = convert_genzoo(weights, name, folder)
         checkpoint.reconcile(module, part, folder)
         module.load_state_dict(part)
     state = torch.load(folder / "train_state.pt", map_location=device, weights_only=True)
