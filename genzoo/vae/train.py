@@ -12,8 +12,9 @@ decoder's logits: pytorch/examples' loss); recon="mse" is a Gaussian likelihood 
 squared error). A plain autoencoder (variational=False) has no KL term.
 
 Every `save_every` steps and at the end, out_dir gets the model (save_pretrained: model.safetensors +
-config.json) and training_state.pt (optimizer, step, RNG); `resume=True` continues from them, and a resumed
-run sees the same batches as an uninterrupted one.
+config.json) and training_state.pt (optimizer, step, history); `resume=True` continues from them. Batch order
+and sampling noise derive from (seed, epoch), so a resumed run, even one interrupted mid-epoch, takes the same
+steps as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -111,7 +112,14 @@ def train(model, images: torch.Tensor, config: TrainConfig, heldout: torch.Tenso
         # The permutation depends only on (seed, epoch): a resumed run sees the same batches.
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
         noise = torch.Generator(device=device).manual_seed(config.seed * 7919 + epoch)
-        for batch in order.split(config.batch_size)[offset:]:
+        batches = order.split(config.batch_size)
+        if offset and getattr(model.config, "variational", True):
+            # Resuming mid-epoch: draw the noise the finished steps drew (as reparameterize does), so the run
+            # continues exactly as an uninterrupted one would.
+            shape = model.latent_shape(tuple(images.shape[-2:]))
+            for batch in batches[:offset]:
+                torch.randn((len(batch), *shape), generator=noise, device=device)
+        for batch in batches[offset:]:
             x = images[batch].to(device, non_blocking=True)
             loss, rec, kl = vae_loss(model, x, config.recon, config.beta, generator=noise)
             optimizer.zero_grad(set_to_none=True)

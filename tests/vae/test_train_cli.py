@@ -8,8 +8,10 @@ from PIL import Image
 
 from genzoo import datasets, vae
 from genzoo.checkpoint import save_pretrained
+from genzoo.errors import CheckpointError
 from genzoo.cli import main
 from genzoo.vae import cli as vae_cli
+from genzoo.vae import train as vae_train
 from genzoo.vae.train import TrainConfig, evaluate, train
 
 SMALL = dict(in_channels=1, image_size=28, channels=(8, 16), latent_dim=8)
@@ -53,9 +55,35 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, digits):
     for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(p, q, atol=1e-6), name
     # a run directory of another architecture is not silently resumed
-    with pytest.raises(Exception, match="pick another"):
+    with pytest.raises(CheckpointError, match="pick another"):
         train(vae.MLPVAE(vae.MLPVAEConfig(hidden=16, latent_dim=4)), images,
               TrainConfig(out_dir=str(tmp_path / "b"), epochs=3, device="cpu"))
+
+
+def test_run_interrupted_mid_epoch_resumes_exactly(tmp_path, digits, monkeypatch):
+    images = digits[0][:256]  # 4 steps per epoch
+
+    def run(out):
+        torch.manual_seed(0)
+        model = vae.MLPVAE(vae.MLPVAEConfig(hidden=32, latent_dim=4))
+        return train(model, images, TrainConfig(out_dir=str(out), epochs=2, batch_size=64, save_every=3,
+                                                device="cpu"))[0]
+
+    straight = run(tmp_path / "a")
+    real_save = vae_train.save_checkpoint
+
+    def save_then_crash(model, optimizer, out_dir, step, *args):
+        real_save(model, optimizer, out_dir, step, *args)
+        if step == 6:  # mid-way through the second epoch (steps 5-8)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(vae_train, "save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b")
+    monkeypatch.setattr(vae_train, "save_checkpoint", real_save)
+    resumed = run(tmp_path / "b")
+    for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(p, q, atol=1e-6), name
 
 
 @pytest.fixture(scope="module")
