@@ -9,8 +9,8 @@
     python scripts/vae_glasses_arithmetic.py runs/faces-vae men_glasses/ men_no_glasses/ women_no_glasses/ \
         --out glasses.png
 
-The output grid has one row per scale of the attribute vector (0 = the women as encoded, 1 = the full "glasses"
-vector), fading the glasses in. Every folder may hold .png/.jpg files of any size; they are resized to the model's.
+The output is one row, one image per scale of the attribute vector (0 = the women's mean face as encoded, 1 = the
+full "glasses" vector), fading the glasses in; with --per-image, one row per scale and one column per woman. Every folder may hold .png/.jpg files of any size; they are resized to the model's.
 """
 import argparse
 from pathlib import Path
