@@ -176,3 +176,16 @@ def _empty(tmp_path):
     d = tmp_path / "empty"
     d.mkdir()
     return d
+
+
+def test_catalog_configs_and_parameter_counts_match_the_networks():
+    from genzoo import registry
+
+    entries = registry.list_models("cyclegan")
+    assert {"horse2zebra", "style_monet", "mnist-cyclegan"} <= {e.name for e in entries}
+    for entry in entries:
+        with torch.device("meta"):  # no memory for the 11M-parameter published generator
+            G = cyclegan.build_generator(cyclegan.GeneratorConfig(**entry.config))
+        assert G.num_parameters() == entry.params, entry.name
+    shipped = cyclegan.from_pretrained("mnist-cyclegan", device="cpu")
+    assert shipped.config == cyclegan.GeneratorConfig(**registry.get("mnist-cyclegan").config)
