@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint, hub, registry
-from ..errors import CheckpointError, HubError
+from ..errors import CheckpointError
 from ..runtime import resolve_device, resolve_dtype
 from . import convert
 from .model import GPT, GPTConfig
@@ -26,23 +26,18 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> G
     name_or_path: a catalog name ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "shakespeare-char"), a Hub repo
       id ("openai-community/gpt2"), or a local folder or file in any of these formats: Hugging Face
       (model.safetensors / pytorch_model.bin, with or without the "transformer." prefix), nanoGPT (ckpt.pt), or
-      genzoo's save_pretrained.
+      genzoo's save_pretrained; or the URL of one weights file (downloaded once into genzoo's cache).
     device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", ... dtype: None keeps the checkpoint's; or
       torch.float16/"bfloat16"/... The returned model is in eval() mode.
     """
     source, entry = _resolve(name_or_path)
     if entry is not None:
         revision = revision or entry.revision
-    _require_existing_local(source)
-    config_path = hub.resolve_optional(source, checkpoint.CONFIG_NAME, revision)
+    # A folder, a Hub repo or a file's folder may hold config.json; a URL is one weights file (config from shapes).
+    config_path = None if hub.is_url(source) else hub.resolve_optional(source, checkpoint.CONFIG_NAME, revision)
     config = checkpoint.read_config(config_path) if config_path is not None else {}
     _refuse_other_families(config, config_path or source)
     weights = hub.resolve_first(source, WEIGHT_FILES, revision)
-    if config_path is None and Path(weights).parent != Path(source):  # a file path: its folder may hold a config
-        sibling = Path(weights).parent / checkpoint.CONFIG_NAME
-        if sibling.is_file():
-            config = checkpoint.read_config(sibling)
-            _refuse_other_families(config, sibling)
 
     state_dict, config = read_checkpoint(weights, config)
     state_dict = _contiguous_where_copied(state_dict, resolve_device(device), resolve_dtype(dtype))
@@ -95,14 +90,6 @@ def _guard(fn, *args, path):
         return fn(*args)
     except KeyError as e:
         raise CheckpointError(f"{path} lacks {e.args[0]!r}, which GPT-2 needs to size the model") from None
-
-
-def _require_existing_local(source: str) -> None:
-    if hub.is_url(source) or os.path.exists(os.path.expanduser(source)):
-        return
-    if hub._REPO_ID.match(source) and "/" in source:  # a Hub repo id
-        return
-    raise HubError(f"no file or directory at {source!r} (and it is not a Hub repo id owner/name)")
 
 
 def _refuse_other_families(config: dict, where) -> None:

@@ -142,6 +142,22 @@ def test_unknown_names_and_paths():
         gpt2.from_pretrained("gpt2")
 
 
+def test_url_of_one_weights_file(tmp_path, monkeypatch):
+    """A URL is downloaded once into genzoo's cache (here: already there, offline); its config comes from shapes."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    source = gpt2.GPT(gpt2.GPTConfig(vocab_size=50, n_positions=16, n_embd=128, n_layer=1, n_head=2)).eval()
+    monkeypatch.setenv("GENZOO_CACHE", str(tmp_path))
+    (tmp_path / "urls").mkdir()
+    save_file(source.state_dict(), str(tmp_path / "urls" / "model.safetensors"))
+    (tmp_path / "urls" / "config.json").write_text('{"genzoo_family": "vae"}')  # another download's: not read
+    model = gpt2.from_pretrained("https://example.com/tiny-gpt2/model.safetensors", device="cpu")
+    assert model.config.n_head == 2 and model.config.vocab_size == 50
+    x = torch.randint(0, 50, (2, 16))
+    assert torch.equal(model(x), source(x))
+
+
 def test_checkpoint_of_another_family(tmp_path, char_model):
     _, directory = char_model
     vae_dir = tmp_path / "vae"
