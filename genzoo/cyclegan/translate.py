@@ -72,7 +72,7 @@ def _resize_shorter(image, size: int):
 
 def translate(model, image_or_path, size: int | None = None):
     """A PIL image or an image file -> the translated PIL image (see the module docstring for the size policy)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     config = _model_config(model)
     if isinstance(image_or_path, (str, os.PathLike)):
@@ -88,8 +88,6 @@ def translate(model, image_or_path, size: int | None = None):
     else:
         raise ConfigError(f"translate takes a PIL image or a path, not {type(image_or_path).__name__} "
                           f"(use translate_tensor for tensors)")
-    from PIL import ImageOps
-
     image = ImageOps.exif_transpose(image)  # phone photos are often stored sideways with a rotation tag
     if size is not None:
         image = _resize_shorter(image, size)
