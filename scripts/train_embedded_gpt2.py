@@ -11,12 +11,13 @@ import argparse
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from genzoo import gpt2
-from genzoo.gpt2.train import TrainConfig, estimate_loss, train
+from genzoo.gpt2.train import TrainConfig, estimate_loss, load_text, train
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "weights" / "shakespeare-char"
@@ -40,9 +41,7 @@ def main():
     minutes = (time.time() - started) / 60
 
     model = gpt2.from_pretrained(work, device="cpu")
-    final = TrainConfig(**{**cfg.__dict__, "eval_iters": 200})
-    from genzoo.gpt2.train import load_text
-
+    final = replace(cfg, eval_iters=200)
     train_text, val_text = load_text(final)
     splits = {name: torch.tensor(model.tokenizer.encode(text)) for name, text in
               (("train", train_text), ("val", val_text))}
