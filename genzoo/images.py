@@ -94,7 +94,11 @@ def save_image(images: torch.Tensor, path, nrow: int | None = None, value_range=
     # Write next to the target and rename: a failure never leaves a half-written file where a good one was.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
-        image.save(tmp, format=(path.suffix.lstrip(".").upper().replace("JPG", "JPEG") or "PNG"))
+        from PIL import Image
+
+        image_format = Image.registered_extensions().get(path.suffix.lower(), "PNG")  # no suffix: PNG
+        extra = {"quality": 95} if image_format == "JPEG" else {}
+        image.save(tmp, format=image_format, **extra)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -57,3 +57,13 @@ def test_shakespeare_split():
     train, val = datasets.shakespeare("train"), datasets.shakespeare("val")
     assert len(train) + len(val) == 1_115_394
     assert train.startswith("First Citizen:")
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".jpeg", ".tif", ".webp", ".bmp"])
+def test_save_image_formats_follow_the_suffix(tmp_path, suffix):
+    from PIL import Image
+
+    path = images.save_image(torch.zeros(2, 3, 8, 8), tmp_path / f"grid{suffix}")
+    with Image.open(path) as image:
+        assert image.format == Image.registered_extensions()[suffix]
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
