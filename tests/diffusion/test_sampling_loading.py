@@ -101,10 +101,10 @@ def test_checkpoints_of_other_families_are_refused(tmp_path):
     write_json(tmp_path / "gpt" / "config.json", {"model_type": "gpt2", "n_layer": 2})
     with pytest.raises(CheckpointError, match="gpt2"):
         diffusion.from_pretrained(tmp_path / "gpt")
-    other = next((e.name for e in registry.list_models() if e.family != "diffusion"), None)
-    if other is not None:
-        with pytest.raises(UnknownModelError, match="not diffusion"):
-            diffusion.from_pretrained(other)
+    other = [e.name for e in registry.list_models() if e.family != "diffusion"]
+    assert other, "the catalog lists no model of another family to refuse"
+    with pytest.raises(UnknownModelError, match="not diffusion"):
+        diffusion.from_pretrained(other[0])
     with pytest.raises(UnknownModelError, match="unknown model"):
         diffusion.from_pretrained("ddpm-cifar-32")
 

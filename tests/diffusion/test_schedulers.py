@@ -72,6 +72,17 @@ def test_spacing_and_prediction_types(kind, options):
     assert_same_chain(make_scheduler(kind, config), cls(**config), steps=20, step_kwargs={"eta": 0.3} if kind == "ddim" else None)
 
 
+@pytest.mark.parametrize("kind", ["ddpm", "ddim"])
+def test_trained_betas_match_diffusers(kind):
+    """An explicit beta list (scheduler_config.json's trained_betas) replaces beta_schedule / beta_start / beta_end."""
+    cls = {"ddpm": diffusers.DDPMScheduler, "ddim": diffusers.DDIMScheduler}[kind]
+    config = dict(num_train_timesteps=T, trained_betas=(torch.linspace(0.01, 0.2, T) ** 2).tolist())
+    ours, theirs = make_scheduler(kind, config), cls(**config)
+    assert not torch.allclose(ours.alphas_cumprod, diffusion.DDPMScheduler(num_train_timesteps=T).alphas_cumprod)
+    assert torch.allclose(ours.alphas_cumprod, theirs.alphas_cumprod)
+    assert_same_chain(ours, theirs, steps=10)
+
+
 def test_ddim_without_set_alpha_to_one_and_explicit_noise():
     config = dict(num_train_timesteps=T, set_alpha_to_one=False)
     ours, theirs = diffusion.DDIMScheduler(**config), diffusers.DDIMScheduler(**config)
