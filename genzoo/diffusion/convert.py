@@ -9,23 +9,10 @@ Both map onto genzoo's to_q / to_k / to_v / to_out; `group_norm` is the same eve
 """
 from __future__ import annotations
 
-import re
-
 from ..checkpoint import rename_keys
 from ..errors import ConfigError
+from ..nn.spatial import RENAMES, squeeze_conv_projections
 from .unet import UNetConfig
-
-ATTENTION = r"(?P<prefix>(?:down_blocks\.\d+|up_blocks\.\d+|mid_block)\.attentions\.\d+)\."
-RENAMES = [  # (foreign key pattern, genzoo key), applied in order to every key by checkpoint.rename_keys
-    (ATTENTION + r"query\.(?P<p>weight|bias)$", r"\g<prefix>.to_q.\g<p>"),
-    (ATTENTION + r"key\.(?P<p>weight|bias)$", r"\g<prefix>.to_k.\g<p>"),
-    (ATTENTION + r"value\.(?P<p>weight|bias)$", r"\g<prefix>.to_v.\g<p>"),
-    (ATTENTION + r"proj_attn\.(?P<p>weight|bias)$", r"\g<prefix>.to_out.\g<p>"),
-    (ATTENTION + r"to_out\.0\.(?P<p>weight|bias)$", r"\g<prefix>.to_out.\g<p>"),
-]
-# Reshapes: some converted checkpoints store the attention projections as 1x1 convs (C, C, 1, 1); genzoo's are
-# Linear layers (C, C). No transposes are needed: diffusers' Linear layers have torch's (out, in) layout too.
-LINEAR_AS_CONV = re.compile(r"\.attentions\.\d+\.to_(q|k|v|out)\.weight$")
 
 DOWN_TYPES = {"DownBlock2D": False, "AttnDownBlock2D": True}
 UP_TYPES = {"UpBlock2D": False, "AttnUpBlock2D": True}
@@ -46,11 +33,7 @@ def convert_diffusers_state_dict(state_dict: dict) -> dict:
     """diffusers UNet2DModel keys (old or new attention names) -> genzoo UNet keys. Pure: builds no model.
 
     A checkpoint mixing the old and new spellings of one weight raises CheckpointError (from rename_keys)."""
-    out = rename_keys(state_dict, RENAMES)
-    for key, tensor in out.items():
-        if LINEAR_AS_CONV.search(key) and tensor.dim() == 4 and tensor.shape[2:] == (1, 1):
-            out[key] = tensor[:, :, 0, 0]
-    return out
+    return squeeze_conv_projections(rename_keys(state_dict, RENAMES))
 
 
 def config_from_diffusers(config: dict, path="<config.json>") -> UNetConfig:

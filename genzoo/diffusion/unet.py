@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..nn.spatial import SpatialSelfAttention
 
 
 @dataclass
@@ -135,31 +136,6 @@ class ResnetBlock(nn.Module):
         return h if self.output_scale_factor == 1.0 else h / self.output_scale_factor
 
 
-class SelfAttention(nn.Module):
-    """Multi-head self-attention over the H*W positions of a feature map, with a residual connection."""
-
-    def __init__(self, channels: int, head_dim: int | None, groups: int, eps: float, output_scale_factor: float = 1.0):
-        super().__init__()
-        self.heads = channels // (head_dim or channels)
-        self.group_norm = nn.GroupNorm(groups, channels, eps=eps)
-        self.to_q = nn.Linear(channels, channels)
-        self.to_k = nn.Linear(channels, channels)
-        self.to_v = nn.Linear(channels, channels)
-        self.to_out = nn.Linear(channels, channels)
-        self.output_scale_factor = output_scale_factor
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        # (B, C, H, W) -> (B, HW, C): a free view when x is channels_last
-        tokens = self.group_norm(x).flatten(2).transpose(1, 2)
-        q, k, v = (proj(tokens).view(b, h * w, self.heads, -1).transpose(1, 2)
-                   for proj in (self.to_q, self.to_k, self.to_v))
-        out = F.scaled_dot_product_attention(q, k, v)
-        out = self.to_out(out.transpose(1, 2).reshape(b, h * w, c))
-        out = x + out.transpose(1, 2).view(b, c, h, w)  # x first: the sum keeps x's memory format
-        return out if self.output_scale_factor == 1.0 else out / self.output_scale_factor
-
-
 class Downsample(nn.Module):
     def __init__(self, channels: int, padding: int):
         super().__init__()
@@ -207,7 +183,7 @@ class DownBlock(nn.Module):
         self.resnets = nn.ModuleList(
             ResnetBlock(in_ch if i == 0 else out_ch, out_ch, temb_dim, groups, eps, cfg.dropout) for i in range(n))
         self.attentions = nn.ModuleList(
-            SelfAttention(out_ch, cfg.attention_head_dim, groups, eps) for _ in range(n)) if attention else None
+            SpatialSelfAttention(out_ch, cfg.attention_head_dim, groups, eps) for _ in range(n)) if attention else None
         self.downsamplers = nn.ModuleList([Downsample(out_ch, cfg.downsample_padding)]) if downsample else None
 
     def forward(self, x, temb_act, skips: list):
@@ -229,7 +205,7 @@ class MidBlock(nn.Module):
         self.resnets = nn.ModuleList(ResnetBlock(ch, ch, temb_dim, groups, eps, cfg.dropout, scale) for _ in range(2))
         attn_groups = cfg.mid_attention_norm_groups or groups
         self.attentions = nn.ModuleList(
-            [SelfAttention(ch, cfg.attention_head_dim, attn_groups, eps, scale)]) if cfg.mid_attention else None
+            [SpatialSelfAttention(ch, cfg.attention_head_dim, attn_groups, eps, scale)]) if cfg.mid_attention else None
 
     def forward(self, x, temb_act):
         x = self.resnets[0](x, temb_act)
@@ -246,7 +222,7 @@ class UpBlock(nn.Module):
             ResnetBlock((in_ch if i == 0 else out_ch) + skip, out_ch, temb_dim, groups, eps, cfg.dropout)
             for i, skip in enumerate(skip_chs))
         self.attentions = nn.ModuleList(
-            SelfAttention(out_ch, cfg.attention_head_dim, groups, eps) for _ in skip_chs) if attention else None
+            SpatialSelfAttention(out_ch, cfg.attention_head_dim, groups, eps) for _ in skip_chs) if attention else None
         self.upsamplers = nn.ModuleList([Upsample(out_ch)]) if upsample else None
 
     def forward(self, x, temb_act, skips: list):

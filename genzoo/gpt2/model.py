@@ -6,7 +6,7 @@ from the token embedding matrix itself (tied input/output embeddings, so there i
 
 Module names follow the checkpoints OpenAI published through Hugging Face (`wte`, `h.0.attn.c_attn`, `ln_f`, ...),
 so loading them is a rename-free map apart from one transpose (their Conv1D stores weights as (in, out); we use
-nn.Linear, (out, in)). Attention runs through torch's scaled_dot_product_attention; generation uses a KV cache
+nn.Linear, (out, in)). Attention runs through genzoo.nn.attention (torch's SDPA by default, a readable math version on request); generation uses a KV cache
 that is allocated once per call and written in place (no torch.cat per token).
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..nn.attention import attention
 
 
 @dataclass
@@ -104,6 +105,7 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v in one matmul
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
+        self.attn_backend = None   # None: genzoo.nn.attention's current default ("sdpa" unless changed)
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x, layer: int, cache: KVCache | None, mask: torch.Tensor | None, is_causal: bool):
@@ -115,8 +117,8 @@ class CausalSelfAttention(nn.Module):
             cache.k[layer, :, :, start:start + T] = k
             cache.v[layer, :, :, start:start + T] = v
             k, v = cache.k[layer, :, :, :start + T], cache.v[layer, :, :, :start + T]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal,
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = attention(q, k, v, mask=mask, is_causal=is_causal, dropout=self.dropout if self.training else 0.0,
+                      backend=self.attn_backend)
         y = y.transpose(1, 2).reshape(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 

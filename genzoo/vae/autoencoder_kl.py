@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..nn.spatial import SpatialSelfAttention
 from .model import VAEBase
 
 
@@ -78,26 +79,6 @@ class ResnetBlock(nn.Module):
         return h.add_(shortcut) if not torch.is_grad_enabled() else h + shortcut
 
 
-class AttentionBlock(nn.Module):
-    """Single-head self-attention over every spatial position, with a residual connection."""
-
-    def __init__(self, channels: int, groups: int):
-        super().__init__()
-        self.group_norm = nn.GroupNorm(groups, channels, eps=1e-6)
-        self.to_q = nn.Linear(channels, channels)
-        self.to_k = nn.Linear(channels, channels)
-        self.to_v = nn.Linear(channels, channels)
-        self.to_out = nn.Linear(channels, channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        tokens = self.group_norm(x).view(n, c, h * w).transpose(1, 2)  # (N, HW, C)
-        q, k, v = (proj(tokens).unsqueeze(1) for proj in (self.to_q, self.to_k, self.to_v))  # (N, 1, HW, C)
-        attended = F.scaled_dot_product_attention(q, k, v).squeeze(1)
-        out = self.to_out(attended).transpose(1, 2).reshape(n, c, h, w)
-        return out + x
-
-
 class Downsample(nn.Module):
     """Stride-2 3x3 conv; pads right/bottom only (as the original LDM code), so H/2 exactly for even H."""
 
@@ -150,7 +131,7 @@ class MidBlock(nn.Module):
     def __init__(self, channels: int, groups: int, attention: bool):
         super().__init__()
         self.resnets = nn.ModuleList([ResnetBlock(channels, channels, groups), ResnetBlock(channels, channels, groups)])
-        self.attentions = nn.ModuleList([AttentionBlock(channels, groups)]) if attention else None
+        self.attentions = nn.ModuleList([SpatialSelfAttention(channels, groups=groups)]) if attention else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.resnets[0](x)

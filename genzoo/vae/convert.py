@@ -18,6 +18,7 @@ import re
 
 from ..checkpoint import rename_keys, strip_common_prefix
 from ..errors import CheckpointError, ConfigError
+from ..nn.spatial import RENAMES, squeeze_conv_projections
 from .autoencoder_kl import AutoencoderKLConfig
 from .model import ConvVAEConfig, MLPVAEConfig
 
@@ -62,22 +63,13 @@ def _guess_image_shape(in_features: int, path) -> tuple:
 
 
 # -- diffusers AutoencoderKL -----------------------------------------------------------------------------------
-ATTENTION = r"^(.*\.attentions\.\d+)\."
-DIFFUSERS_RENAMES = [  # foreign key pattern -> genzoo key
-    (ATTENTION + r"query\.", r"\1.to_q."),          # diffusers < 0.14 AttentionBlock
-    (ATTENTION + r"key\.", r"\1.to_k."),
-    (ATTENTION + r"value\.", r"\1.to_v."),
-    (ATTENTION + r"proj_attn\.", r"\1.to_out."),
-    (ATTENTION + r"to_out\.0\.", r"\1.to_out."),    # current diffusers: to_out is [Linear, Dropout]
-]
-# Attention projections are Linear in genzoo; some exports store them as 1x1 convs (C, C, 1, 1).
-ATTENTION_WEIGHT = re.compile(r"\.attentions\.\d+\.to_(q|k|v|out)\.weight$")
+
 
 
 def convert_diffusers_autoencoder_kl(state_dict: dict, config_json: dict | None = None, path="<checkpoint>"):
     """-> (AutoencoderKLConfig, state dict) from diffusers' layout (either attention naming)."""
-    state_dict = rename_keys(strip_common_prefix(state_dict), DIFFUSERS_RENAMES)
-    state_dict = _squeeze_attention_convs(state_dict)
+    state_dict = rename_keys(strip_common_prefix(state_dict), RENAMES)
+    state_dict = squeeze_conv_projections(state_dict)
     return infer_autoencoder_kl_config(state_dict, config_json, path), state_dict
 
 
@@ -175,7 +167,7 @@ def convert_ldm_autoencoder_kl(state_dict: dict, config_json: dict | None = None
     state_dict = {k: v for k, v in state_dict.items() if k.startswith(LDM_KEPT)}
     levels = _count(state_dict, r"^decoder\.up\.(\d+)\.")
     flip = (r"\{flip:(\d+)\}", lambda m: str(levels - 1 - int(m.group(1))))
-    renamed = _squeeze_attention_convs(rename_keys(state_dict, [*LDM_RENAMES, flip]))
+    renamed = squeeze_conv_projections(rename_keys(state_dict, [*LDM_RENAMES, flip]))
     return infer_autoencoder_kl_config(renamed, config_json, path), renamed
 
 
@@ -194,9 +186,7 @@ def config_from_genzoo(config_json: dict, path="<checkpoint>"):
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
-def _squeeze_attention_convs(state_dict: dict) -> dict:
-    return {k: (v.reshape(v.shape[0], v.shape[1]) if ATTENTION_WEIGHT.search(k) and v.dim() > 2 else v)
-            for k, v in state_dict.items()}
+
 
 
 def _count(state_dict: dict, pattern: str) -> int:

@@ -1,0 +1,74 @@
+"""Norms and activations by name: one lookup for every family, open to new entries.
+
+    from genzoo.nn import activation, norm
+    act = activation("leaky_relu")           # nn.LeakyReLU(0.2)
+    act = activation(nn.Mish)                # a class or a zero-argument callable works too
+    bn = norm("batch", 64)                   # nn.BatchNorm2d(64); "instance", "group", "layer", "none"
+
+Add one with `register_activation("name", factory)` / `register_norm("name", factory)`; a config that names it
+then builds it.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch.nn as nn
+
+from ..errors import ConfigError
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": functools.partial(nn.LeakyReLU, 0.2),   # the GAN literature's slope
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "gelu_tanh": functools.partial(nn.GELU, approximate="tanh"),
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "none": nn.Identity,
+}
+
+# Each factory takes the channel count. Instance norm without affine parameters or running statistics is
+# junyanz's CycleGAN choice; batch norm keeps both.
+NORMS = {
+    "batch": nn.BatchNorm2d,
+    "batch1d": nn.BatchNorm1d,
+    "instance": nn.InstanceNorm2d,
+    "group": lambda channels, groups=32, eps=1e-6: nn.GroupNorm(groups, channels, eps=eps),
+    "layer": nn.LayerNorm,
+    "none": lambda channels, **_: nn.Identity(),
+}
+
+
+def register_activation(name: str, factory) -> None:
+    ACTIVATIONS[name] = factory
+
+
+def register_norm(name: str, factory) -> None:
+    NORMS[name] = factory
+
+
+def _lookup(table: dict, what: str, name_or_factory):
+    if callable(name_or_factory):
+        return name_or_factory
+    if name_or_factory not in table:
+        raise ConfigError(f"unknown {what} {name_or_factory!r}: one of {', '.join(sorted(table))}, "
+                          f"or register one with genzoo.nn.register_{what}")
+    return table[name_or_factory]
+
+
+def check_activation(name) -> None:
+    _lookup(ACTIVATIONS, "activation", name)
+
+
+def check_norm(name) -> None:
+    _lookup(NORMS, "norm", name)
+
+
+def activation(name_or_factory) -> nn.Module:
+    """A new activation module from a registered name, or from a module class / zero-argument callable."""
+    return _lookup(ACTIVATIONS, "activation", name_or_factory)()
+
+
+def norm(name_or_factory, channels: int, **kwargs) -> nn.Module:
+    """A new norm layer over `channels` from a registered name, or from a factory taking the channel count."""
+    return _lookup(NORMS, "norm", name_or_factory)(channels, **kwargs)
