@@ -92,10 +92,9 @@ def _pop_family(rest: list[str]):
 
 
 def _family_command(family: str, command: str, rest: list[str]) -> int:
-    from .registry import FAMILIES
+    from .registry import check_family_name
 
-    if family not in FAMILIES:
-        raise GenzooError(f"unknown family {family!r}: one of {', '.join(FAMILIES)}")
+    check_family_name(family)
     try:
         module = importlib.import_module(f"genzoo.{family}.cli")
     except ModuleNotFoundError as e:
@@ -112,11 +111,13 @@ def _family_command(family: str, command: str, rest: list[str]) -> int:
 def list_command(argv: list[str]) -> int:
     import argparse
 
-    from .registry import list_models
+    from .registry import check_family_name, list_models
 
     parser = argparse.ArgumentParser(prog="genzoo list", description="List the catalog.")
     parser.add_argument("--family", help="only this family")
     args = parser.parse_args(argv)
+    if args.family is not None:
+        check_family_name(args.family)
     rows = [("name", "family", "params", "offline", "source")]
     for e in list_models(args.family):
         params = "" if e.params is None else (f"{e.params / 1e6:.1f}M" if e.params >= 1e5 else f"{e.params / 1e3:.1f}K")

@@ -1,90 +1,51 @@
-"""The catalog: model name -> family, where its files live, and how to read them.
+"""Model names -> families and sources: lookups over the catalog (genzoo/catalog.py), and `genzoo.load`.
 
-Each family declares its entries in `genzoo/<family>/catalog.py` by calling `register(...)`; those modules import
-nothing heavy, so `genzoo list` is fast. Three kinds of source:
-  * `repo`: a Hugging Face Hub repo id (+ revision), fetched and cached by huggingface_hub;
-  * `url`: a plain URL with a pinned sha256 (junyanz's CycleGAN checkpoints live on a web server);
-  * `embedded`: a folder under weights/ that ships with genzoo (trained by genzoo's own scripts), always offline.
+Nothing here imports torch: `genzoo list`, name suggestions and family detection stay instant. The catalog is
+filled once, at import, so lookups from many threads at once always see all of it. `register()` adds an entry
+of your own (a name for your checkpoint folder or Hub repo).
 """
 from __future__ import annotations
 
 import difflib
 import importlib
+import json
 import os
-import sys
-from dataclasses import dataclass, field
+import threading
 from pathlib import Path
 
+from .catalog import ENTRIES, ModelEntry, embedded_dir
 from .errors import UnknownModelError
 
 FAMILIES = ("gpt2", "gan", "cyclegan", "vae", "diffusion")
 
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    family: str
-    description: str = ""
-    repo: str | None = None          # Hugging Face repo id
-    revision: str | None = None      # pinned commit or branch for `repo`
-    url: str | None = None           # plain URL (one file)
-    sha256: str | None = None        # pinned digest for `url`
-    embedded: bool = False           # lives in weights/<name>/
-    files: tuple = ()                # the files that matter, for `genzoo list` and pre-download
-    params: int | None = None        # parameter count, for `genzoo list`
-    config: dict = field(default_factory=dict)  # family-specific hints (e.g. the generator's n_blocks)
-
-    @property
-    def source(self) -> str:
-        """What the family's from_pretrained reads: a weights/ folder, a repo id or a URL."""
-        if self.embedded:
-            return str(embedded_dir() / self.name)
-        return self.repo or self.url
-
-    @property
-    def where(self) -> str:
-        if self.embedded:
-            return "embedded (weights/)"
-        if self.repo:
-            return f"hf:{self.repo}" + (f"@{self.revision}" if self.revision else "")
-        return self.url
-
-    @property
-    def offline(self) -> bool:
-        return self.embedded
-
-
-_CATALOG: dict[str, ModelEntry] = {}
-_loaded = False
+_CATALOG: dict[str, ModelEntry] = {e.name: e for e in ENTRIES}
+_lock = threading.Lock()
 
 
 def register(entry: ModelEntry) -> ModelEntry:
     if entry.family not in FAMILIES:
-        raise ValueError(f"unknown family {entry.family!r} for {entry.name!r}")
-    _CATALOG[entry.name] = entry
+        raise ValueError(f"unknown family {entry.family!r} for {entry.name!r}: one of {', '.join(FAMILIES)}")
+    with _lock:
+        _CATALOG[entry.name] = entry
     return entry
 
 
-def _load_catalogs() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for family in FAMILIES:
-        try:
-            importlib.import_module(f"genzoo.{family}.catalog")
-        except ModuleNotFoundError as e:
-            if e.name not in (f"genzoo.{family}", f"genzoo.{family}.catalog"):
-                raise
+def check_family_name(family) -> str:
+    """`family` itself, or UnknownModelError suggesting the close names (e.g. "gans" -> gan)."""
+    if family not in FAMILIES:
+        close = difflib.get_close_matches(str(family), FAMILIES, n=2, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise UnknownModelError(f"unknown family {family!r}: one of {', '.join(FAMILIES)}.{hint}")
+    return family
 
 
 def list_models(family: str | None = None) -> list[ModelEntry]:
-    _load_catalogs()
-    return [e for e in _CATALOG.values() if family is None or e.family == family]
+    if family is not None:
+        check_family_name(family)
+    return [e for e in list(_CATALOG.values()) if family is None or e.family == family]
 
 
 def find(name) -> ModelEntry | None:
-    _load_catalogs()
     return _CATALOG.get(str(name))
 
 
@@ -118,35 +79,33 @@ def resolve(name_or_path, family: str) -> tuple[str, ModelEntry | None]:
     if looks_like_path_or_repo(name_or_path):
         return name_or_path, None
     get(name_or_path)  # raises with suggestions
-    raise AssertionError("unreachable")
+    raise AssertionError(f"{name_or_path!r}: get() returns only catalog names")
 
 
-def embedded_dir() -> Path:
-    """weights/ of a source checkout, $GENZOO_WEIGHTS, or the copy installed under <prefix>/share/genzoo/weights."""
-    if os.environ.get("GENZOO_WEIGHTS"):
-        return Path(os.environ["GENZOO_WEIGHTS"])
-    checkout = Path(__file__).resolve().parent.parent / "weights"
-    if checkout.is_dir():
-        return checkout
-    return Path(sys.prefix) / "share" / "genzoo" / "weights"
+def read_json(path) -> dict:
+    """A config.json as a dict; {} when it is not a JSON object (the loader then reports what is wrong)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def detect_family(path) -> str | None:
     """The family of a local checkpoint folder or file, from its config.json, or None if it cannot tell."""
-    from .checkpoint import CONFIG_NAME, read_config
-
     path = Path(path).expanduser()
     folder = path if path.is_dir() else path.parent
-    config_path = folder / CONFIG_NAME
+    config_path = folder / "config.json"
     if not config_path.is_file():
         # A diffusers pipeline folder: model_index.json with unet/ (DDPM/DDIM) or vae/ subfolders.
         if (folder / "model_index.json").is_file():
-            if (folder / "unet" / CONFIG_NAME).is_file():
+            if (folder / "unet" / "config.json").is_file():
                 return "diffusion"
-            if (folder / "vae" / CONFIG_NAME).is_file():
+            if (folder / "vae" / "config.json").is_file():
                 return "vae"
         return None
-    config = read_config(config_path)
+    config = read_json(config_path)
     if config.get("genzoo_family") in FAMILIES:
         return config["genzoo_family"]
     class_name = config.get("_class_name", "")
@@ -175,6 +134,6 @@ def family_of(name_or_path) -> str:
 
 def load(name_or_path, **kwargs):
     """Load any catalog model (or a local genzoo checkpoint) with its family's from_pretrained."""
-    family = kwargs.pop("family", None) or family_of(name_or_path)
+    family = check_family_name(kwargs.pop("family", None) or family_of(name_or_path))
     module = importlib.import_module(f"genzoo.{family}")
     return module.from_pretrained(name_or_path, **kwargs)

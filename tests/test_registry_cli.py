@@ -75,3 +75,32 @@ def test_python_dash_m_genzoo():
     result = subprocess.run([sys.executable, "-m", "genzoo", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert "genzoo generate" in result.stdout
+
+
+def test_catalog_and_list_never_import_torch():
+    code = ("import sys, genzoo.cli, genzoo.registry\n"
+            "assert genzoo.registry.find('gpt2-xl').family == 'gpt2'\n"
+            "genzoo.cli.main(['list'])\n"
+            "genzoo.registry.detect_family('.')\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "gpt2-xl" in result.stdout and "horse2zebra" in result.stdout
+
+
+def test_unknown_family_suggests_and_fails(capsys):
+    assert cli.main(["list", "--family", "gans"]) == 2
+    assert "Did you mean gan" in capsys.readouterr().err
+    with pytest.raises(UnknownModelError, match="unknown family 'vea'"):
+        registry.list_models("vea")
+
+
+def test_concurrent_loads_in_a_fresh_process():
+    code = ("import concurrent.futures as cf, genzoo\n"
+            "names = ['mnist-vae', 'mnist-dcgan', 'mnist-ddpm', 'shakespeare-char', 'mnist-cyclegan'] * 4\n"
+            "with cf.ThreadPoolExecutor(10) as pool:\n"
+            "    models = list(pool.map(lambda n: genzoo.load(n, device='cpu'), names))\n"
+            "print(len(models))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "20"
