@@ -22,3 +22,7 @@ class UnknownModelError(GenzooError, KeyError):
 
 class ConfigError(GenzooError, ValueError):
     """An argument or a config value is out of range."""
+
+
+class NotFoundError(HubError, CheckpointError):
+    """A local path that names no file or folder (both a lookup and a checkpoint problem: catch either)."""

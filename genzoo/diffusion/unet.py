@@ -18,7 +18,7 @@ configs use is expressible through `UNetConfig`; the defaults are google/ddpm-ci
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -26,10 +26,16 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..nn.spatial import SpatialSelfAttention
+from ..pretrained import Config, PretrainedModel
 
 
 @dataclass
-class UNetConfig:
+class UNetConfig(Config):
+    model_type = "unet"
+    LIMITS = {"sample_size": (1, 1 << 14), "in_channels": (1, 1024), "out_channels": (1, 1024),
+              "block_out_channels": (1, 1 << 14), "layers_per_block": (1, 64), "norm_num_groups": (1, 1 << 14),
+              "dropout": (0.0, 1.0), "norm_eps": (0.0, 1.0)}
+
     sample_size: int = 32                      # training resolution (sampling default); any multiple of 2**(levels-1) works
     in_channels: int = 3
     out_channels: int = 3
@@ -51,9 +57,7 @@ class UNetConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
-        self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
-        self.down_attention = tuple(bool(a) for a in self.down_attention)
-        self.up_attention = tuple(bool(a) for a in self.up_attention)
+        super().__post_init__()
         levels = len(self.block_out_channels)
         if levels < 1 or len(self.down_attention) != levels or len(self.up_attention) != levels:
             raise ConfigError(f"block_out_channels, down_attention and up_attention must have one entry per level; got "
@@ -72,17 +76,6 @@ class UNetConfig:
     @property
     def levels(self) -> int:
         return len(self.block_out_channels)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        for k in ("block_out_channels", "down_attention", "up_attention"):
-            d[k] = list(d[k])
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "UNetConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, flip_sin_to_cos: bool, freq_shift: float,
@@ -235,10 +228,13 @@ class UpBlock(nn.Module):
         return x
 
 
-class UNet(nn.Module):
-    def __init__(self, config: UNetConfig):
+class UNet(PretrainedModel):
+    family = "diffusion"
+
+    def __init__(self, config: UNetConfig, scheduler_config: dict | None = None):
         super().__init__()
         self.config = cfg = config
+        self.scheduler_config = scheduler_config   # the noise schedule it was trained with (diffusers names)
         chs = cfg.block_out_channels
         temb_dim = cfg.time_embed_dim or 4 * chs[0]
         self.conv_in = nn.Conv2d(cfg.in_channels, chs[0], 3, padding=1)
@@ -266,14 +262,6 @@ class UNet(nn.Module):
 
         self.conv_norm_out = nn.GroupNorm(cfg.norm_num_groups, chs[0], eps=cfg.norm_eps)
         self.conv_out = nn.Conv2d(chs[0], cfg.out_channels, 3, padding=1)
-
-    @property
-    def device(self) -> torch.device:
-        return self.conv_in.weight.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.conv_in.weight.dtype
 
     def check_input(self, x: torch.Tensor) -> None:
         cfg = self.config
@@ -309,15 +297,15 @@ class UNet(nn.Module):
             h = block(h, temb_act, skips)
         return self.conv_out(norm_silu(self.conv_norm_out, h))
 
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+    def checkpoint_config(self) -> dict:
+        config = self.config.to_dict()
+        if self.scheduler_config:
+            config["scheduler"] = dict(self.scheduler_config)
+        return config
 
-    def save_pretrained(self, directory, scheduler_config: dict | None = None):
-        """Write genzoo's format (model.safetensors + config.json); `scheduler_config` (diffusers names) is kept
-        in config.json under "scheduler" so that load_scheduler() finds it again."""
-        from ..checkpoint import save_pretrained
-
-        config = {"model": "unet", **self.config.to_dict()}
-        if scheduler_config:
-            config["scheduler"] = dict(scheduler_config)
-        return save_pretrained(directory, self.state_dict(), config, family="diffusion")
+    def save_pretrained(self, directory, format: str = "genzoo", scheduler_config: dict | None = None, **options):
+        """As PretrainedModel.save_pretrained; `scheduler_config` (diffusers names) is kept with the model (in
+        config.json under "scheduler") so that load_scheduler() finds it again."""
+        if scheduler_config is not None:
+            self.scheduler_config = dict(scheduler_config)
+        return super().save_pretrained(directory, format=format, **options)

@@ -11,11 +11,13 @@ Formats in the wild:
 """
 from __future__ import annotations
 
+import pickle
 import re
+from pathlib import Path
 
 import torch
 
-from ..checkpoint import rename_keys, strip_common_prefix
+from ..checkpoint import rename_keys, strip_common_prefix, unwrap_state_dict
 from ..errors import CheckpointError
 from .model import GPTConfig
 
@@ -136,3 +138,46 @@ def config_from_nanogpt(model_args: dict, state_dict: dict, chars: str | None = 
         tokenizer, bos, eos = {"type": "unknown"}, 0, None
     return infer_config(state_dict, n_head=model_args.get("n_head"), n_positions=model_args.get("block_size"),
                         bias=model_args.get("bias"), bos_token_id=bos, eos_token_id=eos, tokenizer=tokenizer)
+
+
+# -- the entry point genzoo.loader calls ------------------------------------------------------------------------
+def convert(obj, config: dict, path="<checkpoint>") -> tuple[dict, GPTConfig]:
+    """Any GPT-2 checkpoint genzoo reads (what checkpoint.load_state_dict returned + its config.json, possibly
+    empty) -> (genzoo state dict, GPTConfig)."""
+    if config.get("genzoo_family") == "gpt2":
+        state_dict = unwrap_state_dict(obj, path)
+        require_gpt2_keys(state_dict, path)
+        return state_dict, GPTConfig.from_dict(config, where=str(path))
+    if isinstance(obj, dict) and isinstance(obj.get("model_args"), dict):  # nanoGPT's ckpt.pt
+        state_dict = from_nanogpt(unwrap_state_dict(obj["model"], path), path)
+        chars = nanogpt_chars(Path(path).parent)
+        return state_dict, _sized(config_from_nanogpt, obj["model_args"], state_dict, chars, path=path)
+    state_dict = from_huggingface(unwrap_state_dict(obj, path), path)
+    return state_dict, _sized(config_from_huggingface, config, state_dict, path, path=path)
+
+
+def _sized(make_config, *args, path):
+    try:
+        return make_config(*args)
+    except KeyError as e:
+        raise CheckpointError(f"{path} lacks {e.args[0]!r}, which GPT-2 needs to size the model") from None
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings and numbers only: any class or function reference is refused."""
+
+    def find_class(self, module, name):
+        raise pickle.UnpicklingError(f"refused to load {module}.{name} (genzoo unpickles plain data only)")
+
+
+def nanogpt_chars(folder: Path) -> str | None:
+    """nanoGPT keeps a character model's alphabet in meta.pkl ({"itos": {0: "\\n", ...}}) beside the data."""
+    meta = folder / "meta.pkl"
+    if not meta.is_file():
+        return None
+    try:
+        with open(meta, "rb") as f:
+            itos = _PlainDataUnpickler(f).load()["itos"]
+        return "".join(itos[i] for i in range(len(itos)))
+    except (pickle.UnpicklingError, KeyError, TypeError, EOFError) as e:
+        raise CheckpointError(f"{meta} is not a nanoGPT meta.pkl with a plain 'itos' table: {e}") from e

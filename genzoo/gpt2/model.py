@@ -12,7 +12,7 @@ that is allocated once per call and written in place (no torch.cat per token).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -20,10 +20,16 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..nn.attention import attention
+from ..pretrained import Config, PretrainedModel
 
 
 @dataclass
-class GPTConfig:
+class GPTConfig(Config):
+    model_type = "gpt"
+    LIMITS = {"vocab_size": (1, 1 << 22), "n_positions": (1, 1 << 20), "n_embd": (1, 1 << 16),
+              "n_layer": (1, 1024), "n_head": (1, 1024), "n_inner": (1, 1 << 18), "dropout": (0.0, 1.0),
+              "layer_norm_epsilon": (0.0, 1.0), "bos_token_id": (0, 1 << 22), "eos_token_id": (0, 1 << 22)}
+
     vocab_size: int = 50257
     n_positions: int = 1024          # the context window ("block_size" in nanoGPT)
     n_embd: int = 768
@@ -39,6 +45,7 @@ class GPTConfig:
     tokenizer: dict = field(default_factory=lambda: {"type": "gpt2"})  # or {"type": "char", "chars": "..."}
 
     def __post_init__(self):
+        super().__post_init__()
         if self.n_embd % self.n_head:
             raise ConfigError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if self.activation not in ("gelu_tanh", "gelu"):
@@ -50,15 +57,6 @@ class GPTConfig:
     @property
     def mlp_width(self) -> int:
         return self.n_inner or 4 * self.n_embd
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GPTConfig":
-        """Keys this class does not know (genzoo_family, ...) are ignored."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 # The four sizes OpenAI released (124M, 350M, 774M, 1558M parameters).
@@ -148,7 +146,9 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class GPT(nn.Module):
+class GPT(PretrainedModel):
+    family = "gpt2"
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
@@ -246,17 +246,6 @@ class GPT(nn.Module):
         return KVCache(self.config, batch_size, max_len, p.device, p.dtype, head=head)
 
     @property
-    def device(self) -> torch.device:
-        return self.wte.weight.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.wte.weight.dtype
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    @property
     def tokenizer(self):
         """The tokenizer this model was trained with (GPT-2's BPE, or the characters in its config)."""
         if getattr(self, "_tokenizer", None) is None:
@@ -284,15 +273,3 @@ class GPT(nn.Module):
         from .generate import stream_text
 
         return stream_text(self, prompt, max_new_tokens=max_new_tokens, **kwargs)
-
-    def save_pretrained(self, directory):
-        """Write genzoo's own format (model.safetensors + config.json); from_pretrained(directory) reads it."""
-        from ..checkpoint import save_pretrained
-
-        return save_pretrained(directory, self.state_dict(), self.config.to_dict(), family="gpt2")
-
-    @classmethod
-    def from_pretrained(cls, name_or_path, device="auto", dtype=None, revision=None) -> "GPT":
-        from .loading import from_pretrained
-
-        return from_pretrained(name_or_path, device=device, dtype=dtype, revision=revision)
