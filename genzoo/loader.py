@@ -29,6 +29,7 @@ CONFIG_NAME = checkpoint.CONFIG_NAME
 # config.json markers of the formats genzoo reads, and the family that reads each.
 DIFFUSERS_CLASSES = {"UNet2DModel": "diffusion", "AutoencoderKL": "vae"}
 TRANSFORMERS_TYPES = {"gpt2": "gpt2"}
+WHAT = {"gpt2": "GPT-2", "diffusion": "diffusion U-Net", "vae": "VAE", "gan": "GAN", "cyclegan": "CycleGAN"}
 
 
 @dataclass
@@ -65,7 +66,7 @@ def locate(name_or_path, family: str, weight_names, revision=None, subfolders=("
         config_path = path.parent / CONFIG_NAME
         return _found(path, config_path if config_path.is_file() else None, source, "", revision, entry, family)
     if path.is_dir():
-        return _locate_in_folder(path, weight_names, subfolders, revision, entry, family)
+        return _locate_in_folder(path, weight_names, subfolders, revision, entry, family, config_required)
     if str(source).startswith((".", "/", "~")) or path.suffix in (".pth", ".pt", ".bin", ".safetensors", ".ckpt"):
         raise NotFoundError(f"no checkpoint file or folder at {path}")
     return _locate_in_repo(source, weight_names, subfolders, revision, entry, config_required, family)
@@ -84,7 +85,9 @@ def _found(weights, config_path, source, subfolder, revision, entry, family) -> 
     return Located(Path(weights), config, config_path, str(source), subfolder, revision, entry)
 
 
-def _locate_in_folder(folder: Path, weight_names, subfolders, revision, entry, family) -> Located:
+def _locate_in_folder(folder: Path, weight_names, subfolders, revision, entry, family, config_required) -> Located:
+    if config_required and not any((folder / sub / CONFIG_NAME).is_file() for sub in subfolders):
+        raise HubError(f"{folder} has no {_config_names(subfolders)}: is it a {family} checkpoint?")
     for sub in subfolders:
         inner = folder / sub
         config_path = inner / CONFIG_NAME if (inner / CONFIG_NAME).is_file() else None
@@ -105,8 +108,7 @@ def _locate_in_repo(repo_id: str, weight_names, subfolders, revision, entry, con
             break
     else:
         if config_required:
-            raise HubError(f"Hub repo {repo_id!r} (revision {revision or 'main'}) has no "
-                           f"{' or '.join(s + CONFIG_NAME for s in subfolders)}"
+            raise HubError(f"Hub repo {repo_id!r} (revision {revision or 'main'}) has no {_config_names(subfolders)}"
                            + (" and offline mode is set (HF_HUB_OFFLINE/GENZOO_OFFLINE): is it in the Hugging Face "
                               "cache?" if hub.is_offline() else ""))
         sub, config_path = "", None
@@ -116,6 +118,11 @@ def _locate_in_repo(repo_id: str, weight_names, subfolders, revision, entry, con
         _read_config(config_path, family)   # refuse another family's repo before downloading its weights
     weights = hub.resolve_first(repo_id, [sub + n for n in names], revision)
     return _found(weights, config_path, repo_id, sub, revision, entry, family)
+
+
+def _config_names(subfolders) -> str:
+    first, *others = [sub + CONFIG_NAME for sub in subfolders]
+    return first + (f" (nor {', '.join(others)})" if others else "")
 
 
 def refuse_other_family(config: dict, family: str, where) -> None:
@@ -128,13 +135,13 @@ def refuse_other_family(config: dict, family: str, where) -> None:
     if found is None and class_name is not None and DIFFUSERS_CLASSES.get(class_name) != family:
         owner = DIFFUSERS_CLASSES.get(class_name)
         hint = f": load it with genzoo.{owner}.from_pretrained" if owner else " (genzoo does not read this class)"
-        raise CheckpointError(f"{where} is a diffusers {class_name} checkpoint, not a {family} model{hint}")
+        raise CheckpointError(f"{where} is a diffusers {class_name}, not a {WHAT[family]}{hint}")
     model_type = config.get("model_type")
     if found is None and isinstance(model_type, str) and TRANSFORMERS_TYPES.get(model_type) != family:
         owner = TRANSFORMERS_TYPES.get(model_type)
         hint = f": load it with genzoo.{owner}.from_pretrained" if owner else ""
         raise CheckpointError(f"{where} is a transformers {model_type!r} checkpoint (config.json model_type), not "
-                              f"a {family} model{hint}")
+                              f"a {WHAT[family]}{hint}")
 
 
 def read(located: Located):

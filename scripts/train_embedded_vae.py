@@ -35,7 +35,7 @@ def main():
     model = vae.ConvVAE(vae.ConvVAEConfig(in_channels=1, image_size=28, channels=(32, 64), latent_dim=args.latent_dim))
     config = TrainConfig(out_dir=args.run_dir, epochs=args.epochs, batch_size=128, lr=1e-3, beta=1.0, recon="bce",
                          seed=0, device="cpu")
-    print(f"{model.num_parameters:,} parameters; held-out BCE before training: {evaluate(model, heldout):.1f}")
+    print(f"{model.num_parameters():,} parameters; held-out BCE before training: {evaluate(model, heldout):.1f}")
     model, history = train(model, train_images, config, heldout=heldout)
     model.save_pretrained(args.out)
     with open(Path(args.out) / "training.json", "w") as f:

@@ -44,8 +44,8 @@ def main():
     args = parser.parse_args()
 
     model = vae.from_pretrained(args.model, device=args.device)
-    if model.config.kind != "conv":
-        raise SystemExit(f"{args.model} is a {model.config.kind} VAE; this script expects a ConvVAE trained on faces")
+    if model.config.model_type != "conv":
+        raise SystemExit(f"{args.model} is a {model.config.model_type} VAE; this script expects a ConvVAE trained on faces")
     a, b, c = (load_folder(f, model) for f in (args.group_a, args.group_b, args.group_c))
     images = latent_arithmetic(model, a, b, c, scales=args.scales, average_c=not args.per_image)
     per_row = 1 if not args.per_image else len(c)

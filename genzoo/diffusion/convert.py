@@ -9,8 +9,8 @@ Both map onto genzoo's to_q / to_k / to_v / to_out; `group_norm` is the same eve
 """
 from __future__ import annotations
 
-from ..checkpoint import rename_keys
-from ..errors import ConfigError
+from ..checkpoint import rename_keys, unwrap_state_dict
+from ..errors import CheckpointError, ConfigError
 from ..nn.spatial import RENAMES, squeeze_conv_projections
 from .unet import UNetConfig
 
@@ -83,3 +83,17 @@ def config_from_diffusers(config: dict, path="<config.json>") -> UNetConfig:
         dropout=float(c["dropout"]),
     )
 
+
+
+# -- the entry point genzoo.loader calls ------------------------------------------------------------------------
+def convert(obj, config: dict, path="<checkpoint>") -> tuple[dict, UNetConfig]:
+    """A U-Net checkpoint (genzoo's own or diffusers' UNet2DModel) + its config.json -> (state dict, UNetConfig)."""
+    state_dict = unwrap_state_dict(obj, path)
+    if "genzoo_family" in config:
+        if config.get("model", "unet") != "unet":
+            raise CheckpointError(f"{path} holds a genzoo diffusion {config.get('model')!r}, not a U-Net")
+        return state_dict, UNetConfig.from_dict({k: v for k, v in config.items() if k != "scheduler"}, where=str(path))
+    if config.get("_class_name") != "UNet2DModel":
+        raise CheckpointError(f"{path}: config.json is neither genzoo's nor a diffusers UNet2DModel's "
+                              f"(no genzoo_family, no _class_name)")
+    return convert_diffusers_state_dict(state_dict), config_from_diffusers(config, path)

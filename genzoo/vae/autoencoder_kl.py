@@ -16,7 +16,7 @@ same tiling and linear blend as diffusers), so peak memory depends on the tile s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -24,12 +24,18 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..pretrained import Config
 from ..nn.spatial import SpatialSelfAttention
 from .model import VAEBase
 
 
 @dataclass
-class AutoencoderKLConfig:
+class AutoencoderKLConfig(Config):
+    model_type = "autoencoder_kl"
+    LIMITS = {"in_channels": (1, 64), "out_channels": (1, 64), "block_out_channels": (1, 1 << 14),
+              "layers_per_block": (1, 64), "latent_channels": (1, 1024), "norm_num_groups": (1, 1 << 14),
+              "sample_size": (1, 1 << 16)}
+
     in_channels: int = 3
     out_channels: int = 3
     block_out_channels: tuple = (128, 256, 512, 512)
@@ -42,10 +48,9 @@ class AutoencoderKLConfig:
     use_quant_conv: bool = True
     use_post_quant_conv: bool = True
     mid_block_add_attention: bool = True
-    kind: str = field(default="autoencoder_kl", repr=False)
 
     def __post_init__(self):
-        self.block_out_channels = tuple(int(c) for c in self.block_out_channels)
+        super().__post_init__()
         for c in self.block_out_channels:
             if c % self.norm_num_groups:
                 raise ConfigError(f"block_out_channels {self.block_out_channels} must be multiples of "

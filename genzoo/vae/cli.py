@@ -39,9 +39,9 @@ def _load(args):
 def _fixed_size(model):
     """(H, W) for models that take one image size only (MLP/conv VAEs), else None."""
     config = model.config
-    if config.kind == "mlp":
+    if config.model_type == "mlp":
         return tuple(config.image_shape[1:])
-    if config.kind == "conv":
+    if config.model_type == "conv":
         return (config.image_size, config.image_size)
     return None
 
@@ -83,7 +83,7 @@ def reconstruct(argv) -> int:
     image = _read(model, args.input, _size(args.size))
     height, width = image.shape[-2:]
     kwargs = {}
-    if model.config.kind == "autoencoder_kl":
+    if model.config.model_type == "autoencoder_kl":
         image = _pad_to_multiple(image, model.config.downsample_factor)
         kwargs = {"tiled": args.tiled, "tile_size": args.tile_size}
     elif args.tiled:
@@ -129,7 +129,7 @@ def interpolate(argv) -> int:
     if a.shape != b.shape:
         raise ConfigError(f"{args.a} is {tuple(a.shape[-2:])} and {args.b} is {tuple(b.shape[-2:])}: pass --size W H")
     height, width = a.shape[-2:]
-    if model.config.kind == "autoencoder_kl":
+    if model.config.model_type == "autoencoder_kl":
         a, b = (_pad_to_multiple(x, model.config.downsample_factor) for x in (a, b))
     with torch.inference_mode():
         strip = interpolate_latents(model, a, b, steps=args.steps, method=args.method)[..., :height, :width]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 
-from ..checkpoint import rename_keys, strip_common_prefix
+from ..checkpoint import rename_keys, strip_common_prefix, unwrap_state_dict
 from ..errors import CheckpointError, ConfigError
 from ..nn.spatial import RENAMES, squeeze_conv_projections
 from .autoencoder_kl import AutoencoderKLConfig
@@ -173,16 +173,39 @@ def convert_ldm_autoencoder_kl(state_dict: dict, config_json: dict | None = None
 
 # -- genzoo's own format ---------------------------------------------------------------------------------------
 def config_from_genzoo(config_json: dict, path="<checkpoint>"):
-    """config.json written by save_pretrained -> the config dataclass of its kind."""
-    kind = config_json.get("kind")
-    if kind not in CONFIG_CLASSES:
-        raise CheckpointError(f"{path}: genzoo VAE config has kind={kind!r}; expected one of {sorted(CONFIG_CLASSES)}")
-    cls = CONFIG_CLASSES[kind]
-    fields = {k: v for k, v in config_json.items() if not k.startswith("genzoo_") and k in cls.__dataclass_fields__}
+    """config.json written by save_pretrained -> the config dataclass it names ("model"; genzoo 0.1 said "kind")."""
+    config_json = dict(config_json)
+    model_type = config_json.pop("model", None) or config_json.get("kind")
+    config_json.pop("kind", None)
+    if model_type not in CONFIG_CLASSES:
+        raise CheckpointError(f"{path}: genzoo VAE config has model={model_type!r}; expected one of "
+                              f"{sorted(CONFIG_CLASSES)}")
     try:
-        return cls(**fields)
-    except (TypeError, ConfigError) as e:
-        raise CheckpointError(f"{path}: invalid {kind} config: {e}") from e
+        return CONFIG_CLASSES[model_type].from_dict(config_json, where=str(path))
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: invalid {model_type} config: {e}") from e
+
+
+# -- the entry point genzoo.loader calls ------------------------------------------------------------------------
+def convert(obj, config: dict, path="<checkpoint>", image_shape=None):
+    """Any VAE checkpoint genzoo reads + its config.json ({} when none) -> (genzoo state dict, config).
+
+    The layout is told from config.json, else from the tensor names."""
+    state_dict = unwrap_state_dict(obj, path)
+    if "genzoo_family" in config:
+        return state_dict, config_from_genzoo(config, path)
+    if is_pytorch_examples_mlp(state_dict):
+        found, state_dict = convert_pytorch_examples_mlp(state_dict, path, image_shape=image_shape)
+    elif is_ldm_layout(state_dict):
+        found, state_dict = convert_ldm_autoencoder_kl(state_dict, config, path)
+    elif config.get("_class_name") == "AutoencoderKL" or any(k.startswith("encoder.down_blocks.") for k in state_dict):
+        found, state_dict = convert_diffusers_autoencoder_kl(state_dict, config, path)
+    else:
+        raise CheckpointError(
+            f"{path} is not a VAE checkpoint genzoo can read (first keys: {list(state_dict)[:8]}). Readable: genzoo's "
+            f"save_pretrained folders, diffusers AutoencoderKL, pytorch/examples vae/main.py state dicts "
+            f"(fc1..fc4) and latent-diffusion first_stage_model weights.")
+    return state_dict, found
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------

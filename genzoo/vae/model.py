@@ -15,22 +15,23 @@ the boundary: `encode` maps x -> (x + 1) / 2 before the first layer, and `decode
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..pretrained import Config, PretrainedModel
 from ..runtime import make_generator
 
 FAMILY = "vae"
 
 
-class VAEBase(nn.Module):
+class VAEBase(PretrainedModel):
     """Shared behaviour: input checks, the reparameterisation trick, prior samples, reconstruction, saving."""
 
-    config: object
+    family = FAMILY
     in_channels: int
 
     # -- checks that turn shape mistakes into clear errors ----------------------------------------------------------
@@ -113,20 +114,6 @@ class VAEBase(nn.Module):
         mean, _ = self.encode(x, **kwargs)
         return self.decode(mean, **kwargs).clamp(-1, 1)
 
-    # -- saving --------------------------------------------------------------------------------------------------
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    def save_pretrained(self, directory):
-        """Write genzoo's format (model.safetensors + config.json); `genzoo.vae.from_pretrained(directory)` reads it."""
-        from ..checkpoint import save_pretrained
-
-        return save_pretrained(directory, self.state_dict(), self.config_dict(), FAMILY)
-
-    @property
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
 
 def _round_up(value: int, multiple: int) -> int:
     return math.ceil(value / multiple) * multiple
@@ -136,15 +123,18 @@ def _round_up(value: int, multiple: int) -> int:
 # The MLP VAE of pytorch/examples `vae/main.py`: 784 -> 400 -> (20, 20) -> 400 -> 784.
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass
-class MLPVAEConfig:
+class MLPVAEConfig(Config):
+    model_type = "mlp"
+    LIMITS = {"in_features": (1, 1 << 24), "hidden": (1, 1 << 16), "latent_dim": (1, 1 << 16),
+              "image_shape": (1, 1 << 14)}
+
     in_features: int = 784
     hidden: int = 400
     latent_dim: int = 20
     image_shape: tuple = (1, 28, 28)   # how decode() reshapes the in_features outputs
-    kind: str = field(default="mlp", repr=False)
 
     def __post_init__(self):
-        self.image_shape = tuple(int(s) for s in self.image_shape)
+        super().__post_init__()
         if math.prod(self.image_shape) != self.in_features:
             raise ConfigError(f"image_shape {self.image_shape} has {math.prod(self.image_shape)} pixels, "
                               f"but in_features is {self.in_features}")
@@ -196,16 +186,18 @@ class MLPVAE(VAEBase):
 # A convolutional VAE (or plain autoencoder) for small images: MNIST digits, 64-256 px faces.
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass
-class ConvVAEConfig:
+class ConvVAEConfig(Config):
+    model_type = "conv"
+    LIMITS = {"in_channels": (1, 64), "image_size": (1, 1 << 14), "channels": (1, 1 << 14), "latent_dim": (1, 1 << 16)}
+
     in_channels: int = 1
     image_size: int = 28
     channels: tuple = (32, 64)     # one stride-2 conv per entry: 28 -> 14 -> 7
     latent_dim: int = 16
     variational: bool = True       # False: a plain autoencoder (encode returns (z, None); no KL term)
-    kind: str = field(default="conv", repr=False)
 
     def __post_init__(self):
-        self.channels = tuple(int(c) for c in self.channels)
+        super().__post_init__()
         if not self.channels:
             raise ConfigError("channels must name at least one conv layer")
         if self.image_size % (2 ** len(self.channels)):

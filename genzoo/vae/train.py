@@ -156,11 +156,11 @@ def _resume(model, optimizer, out_dir: Path, device):
     from ..checkpoint import load_state_dict, read_config
 
     config = read_config(out_dir)
-    if config.get("genzoo_family") != "vae" or config.get("kind") != model.config.kind:
-        raise CheckpointError(f"{out_dir} holds a {config.get('genzoo_family')}/{config.get('kind')} run, not a "
-                              f"vae/{model.config.kind}: pick another --out, or pass resume=False to start over")
+    if config.get("genzoo_family") != "vae" or config.get("model", config.get("kind")) != model.config.model_type:
+        raise CheckpointError(f"{out_dir} holds a {config.get('genzoo_family')}/{config.get('model', config.get('kind'))} run, not a "
+                              f"vae/{model.config.model_type}: pick another --out, or pass resume=False to start over")
     saved = {k: v for k, v in config.items() if not k.startswith("genzoo_")}
-    current = {k: list(v) if isinstance(v, tuple) else v for k, v in model.config_dict().items()}
+    current = model.config.to_dict()
     if saved != current:
         raise CheckpointError(f"{out_dir} was trained with config {saved}, not {current}: pick another --out")
     model.load_state_dict(load_state_dict(out_dir / "model.safetensors", map_location=device))

@@ -203,7 +203,7 @@ def test_save_pretrained_round_trip_and_dtype(tmp_path, reference, images):
     model = vae.from_pretrained(tmp_path / "diffusers", device="cpu")
     model.save_pretrained(tmp_path / "genzoo")
     config = json.loads((tmp_path / "genzoo" / "config.json").read_text())
-    assert config["genzoo_family"] == "vae" and config["kind"] == "autoencoder_kl"
+    assert config["genzoo_family"] == "vae" and config["model"] == "autoencoder_kl"
     again = vae.from_pretrained(tmp_path / "genzoo", device="cpu")
     _assert_parity(again, reference, images)
     half = vae.from_pretrained(tmp_path / "genzoo", device="cpu", dtype="bfloat16")
