@@ -51,7 +51,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, digits):
     run(tmp_path / "b", 1)
     resumed = run(tmp_path / "b", 2)  # picks up training_state.pt: optimizer, step
     state = json.loads((tmp_path / "b" / "config.json").read_text())
-    assert state["kind"] == "mlp"
+    assert state["model"] == "mlp"
     for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(p, q, atol=1e-6), name
     # a run directory of another architecture is not silently resumed
