@@ -15,10 +15,11 @@ MLP GAN checkpoints (G.ckpt / D.ckpt); see convert.py.
 """
 from . import data, losses
 from .loading import discriminator_from_pretrained, from_pretrained, load_pair, save_gan
-from .models import (PRESETS, DCGANConfig, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGANConfig,
-                     MLPGenerator, build)
+from .models import (PRESETS, DCGANConfig, DCGANDiscriminator, DCGANGenerator, Discriminator, Generator,
+                     MLPDiscriminator, MLPGANConfig, MLPGenerator, build, register_discriminator, register_generator)
 from .train import new_gan, train
 
 __all__ = ["from_pretrained", "discriminator_from_pretrained", "load_pair", "save_gan", "train", "new_gan", "build",
            "PRESETS", "DCGANConfig", "MLPGANConfig", "DCGANGenerator", "DCGANDiscriminator", "MLPGenerator",
-           "MLPDiscriminator", "data", "losses"]
+           "MLPDiscriminator", "Generator", "Discriminator", "register_generator", "register_discriminator", "data",
+           "losses"]

@@ -23,7 +23,7 @@ import re
 import torch
 
 from ..checkpoint import rename_keys, strip_common_prefix
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
 # Every key of a layout matches its pattern; anything else is refused by name before a model is built.
 DCGAN_KEY = r"^main\.\d+\.(weight|bias|running_mean|running_var|num_batches_tracked)$"
@@ -164,3 +164,38 @@ def convert_genzoo(state_dict: dict, part: str, path="<checkpoint>") -> dict:
 
 
 CONVERTERS = {"pytorch-examples-dcgan": convert_pytorch_examples_dcgan, "sequential-mlp": convert_sequential_mlp}
+
+
+# -- the entry point genzoo.loader calls ------------------------------------------------------------------------
+def convert(obj, config: dict, path="<checkpoint>", part: str = "generator", overrides: dict | None = None):
+    """One part of any GAN checkpoint genzoo reads + its config.json -> (genzoo state dict, GAN config).
+
+    `overrides` replaces inferred config fields that foreign weights cannot tell (e.g. a curve GAN's
+    {"data_shape": [2], "output_activation": "none"})."""
+    from .models import config_from_dict
+
+    if config.get("genzoo_family") == "gan" and detect_format(unbundle(obj, part, path)) == "genzoo":
+        state_dict, config_dict = convert_genzoo(unbundle(obj, part, path), part, path), config
+    else:
+        state_dict, found_part, config_dict = _convert_foreign(obj, part, path)
+        if found_part != part:
+            other = "gan.discriminator_from_pretrained" if found_part == "discriminator" else "gan.from_pretrained"
+            raise CheckpointError(f"{path} holds a {found_part}, not a {part}: load it with {other}")
+    try:
+        return state_dict, config_from_dict({**config_dict, **(overrides or {})}, where=str(path))
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its config does not describe a GAN: {e}") from e
+
+
+def _convert_foreign(obj, part, path):
+    state_dict = unbundle(obj, part, path)
+    fmt = detect_format(state_dict)
+    if fmt == "genzoo":  # a genzoo model.safetensors that lost its config.json
+        raise CheckpointError(f"{path} is in genzoo's GAN format but has no config.json beside it")
+    if fmt is None:
+        keys = list(state_dict)[:8]
+        raise CheckpointError(
+            f"{path} is not a GAN checkpoint genzoo knows (keys start: {keys}). Known layouts: genzoo's own folder, "
+            f"pytorch/examples dcgan (main.<i>.*), an nn.Sequential of Linear layers (<i>.weight). If it belongs to "
+            f"another family, load it with genzoo.<family>.from_pretrained.")
+    return CONVERTERS[fmt](state_dict, path)

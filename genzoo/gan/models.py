@@ -25,20 +25,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..nn.layers import activation, check_activation
+from ..pretrained import Config, PretrainedModel
 from ..runtime import make_generator
 
 FAMILY = "gan"
 
 # ---------------------------------------------------------------------------------------------------- configs
 
-ACTIVATIONS = {
-    "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-    "none": nn.Identity,
-}
-
-
 @dataclass
-class MLPGANConfig:
+class MLPGANConfig(Config):
+    model_type = "mlp"
+    LIMITS = {"latent_dim": (1, 1 << 16), "data_shape": (1, 1 << 16), "g_hidden": (1, 1 << 16),
+              "d_hidden": (1, 1 << 16), "d_dropout": (0.0, 1.0), "num_classes": (0, 1 << 16)}
+
     latent_dim: int = 64
     data_shape: tuple = (1, 28, 28)       # one sample: (2,) for a curve point, (100,) for a one-hot number, (C,H,W)
     g_hidden: tuple = (256, 256)
@@ -48,15 +48,13 @@ class MLPGANConfig:
     output_activation: str = "tanh"       # tanh for images in [-1, 1]; "none" for curve points; "relu" for one-hots
     d_dropout: float = 0.0                # the book's curve discriminator uses 0.3
     num_classes: int = 0                  # > 0: conditional on a one-hot label or an attribute vector
-    arch = "mlp"
 
     def __post_init__(self):
-        self.data_shape, self.g_hidden, self.d_hidden = tuple(self.data_shape), tuple(self.g_hidden), tuple(self.d_hidden)
+        super().__post_init__()
         for name in ("g_activation", "d_activation", "output_activation"):
-            if getattr(self, name) not in ACTIVATIONS:
-                raise ConfigError(f"{name}={getattr(self, name)!r}: one of {sorted(ACTIVATIONS)}")
-        if self.latent_dim < 1 or not self.data_shape or min(self.data_shape) < 1 or self.num_classes < 0:
-            raise ConfigError(f"bad MLP GAN config: {self}")
+            check_activation(getattr(self, name), option=name)
+        if not self.data_shape:
+            raise ConfigError(f"MLPGANConfig.data_shape must name at least one dimension: {self}")
 
     @property
     def data_size(self) -> int:
@@ -68,7 +66,11 @@ class MLPGANConfig:
 
 
 @dataclass
-class DCGANConfig:
+class DCGANConfig(Config):
+    model_type = "dcgan"
+    LIMITS = {"latent_dim": (1, 1 << 16), "image_size": (1, 1 << 14), "channels": (1, 64), "ngf": (1, 1 << 14),
+              "ndf": (1, 1 << 14), "num_classes": (0, 1 << 16)}
+
     latent_dim: int = 100                 # nz in pytorch/examples
     image_size: int = 64                  # 28, or 4 * 2**k: 32, 64, 128 ...
     channels: int = 3                     # nc
@@ -76,14 +78,12 @@ class DCGANConfig:
     ndf: int = 64                         # discriminator width (first layer)
     num_classes: int = 0
     d_norm: str = "batch"                 # "batch" (DCGAN); "layer" or "none" for a WGAN-GP critic
-    arch = "dcgan"
 
     def __post_init__(self):
+        super().__post_init__()
         _ladder(self.image_size)  # validates
         if self.d_norm not in ("batch", "layer", "none"):
             raise ConfigError(f"d_norm={self.d_norm!r}: one of 'batch', 'layer', 'none'")
-        if min(self.latent_dim, self.channels, self.ngf, self.ndf) < 1 or self.num_classes < 0:
-            raise ConfigError(f"bad DCGAN config: {self}")
 
     @property
     def data_shape(self) -> tuple:
@@ -92,20 +92,19 @@ class DCGANConfig:
     is_image = True
 
 
-CONFIGS = {"mlp": MLPGANConfig, "dcgan": DCGANConfig}
-
-
 def config_to_dict(config) -> dict:
-    return {"arch": config.arch, **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}}
+    return config.to_dict()
 
 
-def config_from_dict(d: dict):
-    arch = d.get("arch")
-    if arch not in CONFIGS:
-        raise ConfigError(f"unknown GAN arch {arch!r}: one of {sorted(CONFIGS)}")
-    cls = CONFIGS[arch]
-    known = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in d.items() if k in known})
+def config_from_dict(d: dict, where: str = "config.json"):
+    """A GAN config from config.json: "model" names the backbone (genzoo 0.1 said "arch"); bookkeeping keys
+    ("parts", "train") are not config fields."""
+    model_type = d.get("model") or d.get("arch")
+    d = {k: v for k, v in d.items() if k not in ("parts", "train", "arch", "model")}
+    if model_type not in CONFIGS:
+        raise ConfigError(f"{where}: unknown GAN backbone {model_type!r}: one of {sorted(CONFIGS)} "
+                          f"(register a new one with genzoo.gan.register_generator)")
+    return CONFIGS[model_type].from_dict(d, where=where)
 
 
 def _ladder(image_size: int) -> list[tuple[int, int, int]]:
@@ -155,34 +154,32 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-class GANModule(nn.Module):
-    """What generators and discriminators share: config, device/dtype, save_pretrained."""
+class GANModule(PretrainedModel):
+    """What generators and discriminators share: the config, and genzoo's checkpoint layout (one part here)."""
 
+    family = FAMILY
     part = ""
 
     def __init__(self, config):
         super().__init__()
         self.config = config
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
+    def save_pretrained(self, directory, format: str = "genzoo", **options):
+        """genzoo's format: model.safetensors with "<part>." keys + config.json (save_gan writes G and D together)."""
+        if format != "genzoo":
+            return super().save_pretrained(directory, format=format, **options)
+        from .. import checkpoint
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.parameters()).dtype
-
-    def save_pretrained(self, directory):
-        """Write genzoo's format (model.safetensors + config.json) holding this one part."""
-        from .loading import save_gan
-
-        return save_gan(directory, **{self.part: self})
+        state_dict = {f"{self.part}.{k}": v for k, v in self.state_dict().items()}
+        return checkpoint.save_pretrained(directory, state_dict, {**self.config.to_dict(), "parts": [self.part]},
+                                          FAMILY)
 
 
 class Generator(GANModule):
     """Sampling API common to both architectures. Subclasses define `forward(z, labels=None)`."""
 
     part = "generator"
+    load_options = {"part": "generator"}
 
     @property
     def latent_dim(self) -> int:
@@ -252,9 +249,49 @@ def _check_latent(z: torch.Tensor, latent_dim: int, allow_4d: bool) -> torch.Ten
     return z
 
 
+class Discriminator(GANModule):
+    """Subclasses define `forward(x, labels=None) -> logits (n,)`; probability() applies the sigmoid."""
+
+    part = "discriminator"
+    load_options = {"part": "discriminator"}
+
+    def probability(self, x, labels=None) -> torch.Tensor:
+        return torch.sigmoid(self(x, labels))
+
+
+# ---------------------------------------------------------------------------------------------------- backbones
+# A backbone is a Config subclass (its model_type names it) + a Generator and a Discriminator subclass, each
+# registered with one decorator; build(), the loaders and training then find it by the config's model_type.
+CONFIGS: dict[str, type] = {}
+GENERATORS: dict[str, type] = {}
+DISCRIMINATORS: dict[str, type] = {}
+
+
+def _registrar(table: dict, base: type, what: str):
+    def register(name: str, config_class: type):
+        def add(cls):
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise ConfigError(f"a GAN {what} must subclass genzoo.gan.{base.__name__} (which gives it the "
+                                  f"config, sampling and save_pretrained) and define forward(); got {cls!r}")
+            if not (isinstance(config_class, type) and issubclass(config_class, Config)) or \
+                    config_class.model_type != name:
+                raise ConfigError(f"register_{what}({name!r}, ...) needs a genzoo.pretrained.Config dataclass whose "
+                                  f"model_type is {name!r}; got {config_class!r}")
+            CONFIGS[name] = config_class
+            table[name] = cls
+            return cls
+        return add
+    return register
+
+
+register_generator = _registrar(GENERATORS, Generator, "generator")
+register_discriminator = _registrar(DISCRIMINATORS, Discriminator, "discriminator")
+
+
 # ---------------------------------------------------------------------------------------------------- MLP GAN
 
 
+@register_generator("mlp", MLPGANConfig)
 class MLPGenerator(Generator):
     """z (n, latent_dim) [+ labels] -> Linear/activation stack -> (n, *data_shape)."""
 
@@ -262,8 +299,8 @@ class MLPGenerator(Generator):
         super().__init__(config)
         widths = [config.latent_dim + config.num_classes, *config.g_hidden, config.data_size]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.act = ACTIVATIONS[config.g_activation]()
-        self.out_act = ACTIVATIONS[config.output_activation]()
+        self.act = activation(config.g_activation)
+        self.out_act = activation(config.output_activation)
 
     def forward(self, z: torch.Tensor, labels=None) -> torch.Tensor:
         x = _check_latent(z, self.latent_dim, allow_4d=False)
@@ -276,16 +313,15 @@ class MLPGenerator(Generator):
         return x.view(x.shape[0], *self.config.data_shape)
 
 
-class MLPDiscriminator(GANModule):
+@register_discriminator("mlp", MLPGANConfig)
+class MLPDiscriminator(Discriminator):
     """(n, *data_shape) [+ labels] -> Linear/activation(/dropout) stack -> logits (n,)."""
-
-    part = "discriminator"
 
     def __init__(self, config: MLPGANConfig):
         super().__init__(config)
         widths = [config.data_size + config.num_classes, *config.d_hidden, 1]
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.act = ACTIVATIONS[config.d_activation]()
+        self.act = activation(config.d_activation)
         self.dropout = nn.Dropout(config.d_dropout)
 
     def forward(self, x: torch.Tensor, labels=None) -> torch.Tensor:
@@ -296,9 +332,6 @@ class MLPDiscriminator(GANModule):
         for layer in self.layers[:-1]:
             x = self.dropout(self.act(layer(x)))
         return self.layers[-1](x).squeeze(1)
-
-    def probability(self, x, labels=None) -> torch.Tensor:
-        return torch.sigmoid(self(x, labels))
 
 
 def _check_data(x, data_shape) -> torch.Tensor:
@@ -312,6 +345,7 @@ def _check_data(x, data_shape) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------- DCGAN
 
 
+@register_generator("dcgan", DCGANConfig)
 class DCGANGenerator(Generator):
     """pytorch/examples layout: main = [ConvT, BN, ReLU] * k + [ConvT, Tanh]; widths ngf*2^(k-1) ... ngf."""
 
@@ -334,13 +368,12 @@ class DCGANGenerator(Generator):
         return self.main(z[:, :, None, None])
 
 
-class DCGANDiscriminator(GANModule):
+@register_discriminator("dcgan", DCGANConfig)
+class DCGANDiscriminator(Discriminator):
     """pytorch/examples layout: main = [Conv, LReLU] + [Conv, Norm, LReLU] * k + [Conv] -> logits (n,).
 
     pytorch/examples ends with nn.Sigmoid (no parameters), so its D(x) equals `probability(x)` here.
     """
-
-    part = "discriminator"
 
     def __init__(self, config: DCGANConfig):
         super().__init__(config)
@@ -364,19 +397,15 @@ class DCGANDiscriminator(GANModule):
             x = torch.cat([x, c[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
         return self.main(x).flatten()
 
-    def probability(self, x, labels=None) -> torch.Tensor:
-        return torch.sigmoid(self(x, labels))
-
-
-GENERATORS = {"mlp": MLPGenerator, "dcgan": DCGANGenerator}
-DISCRIMINATORS = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
-
 
 def build(config, part: str = "generator") -> nn.Module:
     table = {"generator": GENERATORS, "discriminator": DISCRIMINATORS}
     if part not in table:
         raise ConfigError(f"part must be 'generator' or 'discriminator', not {part!r}")
-    return table[part][config.arch](config)
+    if config.model_type not in table[part]:
+        raise ConfigError(f"no {part} is registered for GAN backbone {config.model_type!r}; registered: "
+                          f"{sorted(table[part])}")
+    return table[part][config.model_type](config)
 
 
 def init_weights(module: nn.Module) -> None:

@@ -33,7 +33,7 @@ def new_gan(config, seed: int | None = 0):
     if seed is not None:
         torch.manual_seed(seed)
     generator, discriminator = build(config, "generator"), build(config, "discriminator")
-    if config.arch == "dcgan":
+    if config.model_type == "dcgan":
         init_weights(generator)
         init_weights(discriminator)
     return generator, discriminator

@@ -47,21 +47,22 @@ def register_norm(name: str, factory) -> None:
     NORMS[name] = factory
 
 
-def _lookup(table: dict, what: str, name_or_factory):
+def _lookup(table: dict, what: str, name_or_factory, option: str | None = None):
     if callable(name_or_factory):
         return name_or_factory
-    if name_or_factory not in table:
-        raise ConfigError(f"unknown {what} {name_or_factory!r}: one of {', '.join(sorted(table))}, "
-                          f"or register one with genzoo.nn.register_{what}")
+    if not isinstance(name_or_factory, str) or name_or_factory not in table:
+        raise ConfigError(f"{option or what}={name_or_factory!r} is not a known {what}: one of "
+                          f"{', '.join(sorted(table))}, or register one with genzoo.nn.register_{what}")
     return table[name_or_factory]
 
 
-def check_activation(name) -> None:
-    _lookup(ACTIVATIONS, "activation", name)
+def check_activation(name, option: str | None = None) -> None:
+    """Raise ConfigError unless `name` is a registered activation (or a callable); `option` names the setting."""
+    _lookup(ACTIVATIONS, "activation", name, option)
 
 
-def check_norm(name) -> None:
-    _lookup(NORMS, "norm", name)
+def check_norm(name, option: str | None = None) -> None:
+    _lookup(NORMS, "norm", name, option)
 
 
 def activation(name_or_factory) -> nn.Module:

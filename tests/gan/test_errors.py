@@ -81,13 +81,13 @@ def test_interpolation_walks_a_great_circle_between_two_latents(tiny):
 def test_checkpoint_of_another_family(tmp_path):
     # a genzoo folder of another family
     checkpoint.save_pretrained(tmp_path / "vae", {"w": torch.zeros(2)}, {"latent_channels": 4}, family="vae")
-    with pytest.raises(CheckpointError, match="vae checkpoint, not a GAN.*genzoo.vae.from_pretrained"):
+    with pytest.raises(CheckpointError, match="genzoo 'vae' checkpoint, not 'gan'.*genzoo.vae.from_pretrained"):
         gan.from_pretrained(tmp_path / "vae", device="cpu")
     # a transformers GPT-2 folder
     (tmp_path / "gpt2").mkdir()
     (tmp_path / "gpt2" / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     save_file({"transformer.wte.weight": torch.zeros(4, 2)}, str(tmp_path / "gpt2" / "model.safetensors"))
-    with pytest.raises(CheckpointError, match="gpt2 checkpoint, not a GAN"):
+    with pytest.raises(CheckpointError, match="transformers 'gpt2' checkpoint.*not a GAN.*genzoo.gpt2"):
         gan.from_pretrained(tmp_path / "gpt2", device="cpu")
     # a bare state dict of something else
     torch.save({"encoder.conv_in.weight": torch.zeros(2, 2)}, tmp_path / "vae.pth")
@@ -137,7 +137,7 @@ def test_bad_configs_and_losses():
     with pytest.raises(ConfigError, match="d_norm"):
         gan.DCGANConfig(d_norm="spectral")
     with pytest.raises(ConfigError, match="output_activation"):
-        gan.MLPGANConfig(output_activation="gelu")
+        gan.MLPGANConfig(output_activation="swish2")
     G, D = gan.new_gan(gan.DCGANConfig(latent_dim=4, image_size=16, channels=1, ngf=2, ndf=2))
     data = torch.zeros(4, 1, 16, 16)
     with pytest.raises(ConfigError, match="unknown GAN loss 'hinge'"):
