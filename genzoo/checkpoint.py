@@ -145,13 +145,6 @@ def save_pretrained(directory, state_dict: dict, config: dict, family: str) -> P
     return directory
 
 
-def check_family(config: dict, family: str, path) -> None:
-    """Refuse a genzoo checkpoint of another family with a clear message."""
-    found = config.get("genzoo_family")
-    if found is not None and found != family:
-        raise CheckpointError(f"{path} is a genzoo '{found}' checkpoint, not '{family}': load it with genzoo.{found}.from_pretrained")
-
-
 def reconcile(model: torch.nn.Module, state_dict: dict, path="<checkpoint>", ignore=()) -> None:
     """Raise one CheckpointError listing every missing key, unexpected key and shape mismatch."""
     expected = model.state_dict()

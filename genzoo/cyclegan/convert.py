@@ -13,11 +13,12 @@ No tensor needs a transpose: every layer is the same torch layer on both sides.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import torch
 
-from ..checkpoint import strip_common_prefix
-from ..errors import CheckpointError
+from ..checkpoint import strip_common_prefix, unwrap_state_dict
+from ..errors import CheckpointError, ConfigError
 from .model import DiscriminatorConfig, GeneratorConfig
 
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
@@ -191,3 +192,41 @@ def to_junyanz(state_dict: dict, table) -> dict:
         else:
             raise CheckpointError(f"no junyanz name for {key!r}")
     return out
+
+
+# -- the entry point genzoo.loader calls ------------------------------------------------------------------------
+DIRECTIONS = {"AtoB": "G_A", "BtoA": "G_B"}
+RUN_FILES = {"AtoB": ("latest_net_G_A.pth", "latest_net_G.pth"), "BtoA": ("latest_net_G_B.pth",)}
+
+
+def convert(obj, config: dict, path="<checkpoint>", direction: str = "AtoB") -> tuple[dict, GeneratorConfig]:
+    """The generator for `direction` of any CycleGAN checkpoint genzoo reads -> (state dict, GeneratorConfig).
+
+    A genzoo folder holds one network or a whole training run (both generators); a junyanz file holds one
+    generator: its run's latest_net_G_B.pth is the B -> A one, any other file (NAME.pth) a single A -> B mapping.
+    """
+    path = Path(path)
+    if config.get("genzoo_family") == "cyclegan" and path.suffix == ".safetensors":
+        return _from_genzoo(unwrap_state_dict(obj, path), config, path, direction)
+    if direction != "AtoB" and path.name not in RUN_FILES["BtoA"]:
+        raise ConfigError(f"{path} holds a single generator (one direction): load it with direction='AtoB'; the "
+                          f"reverse mapping is a separate checkpoint (zebra2horse for horse2zebra, latest_net_G_B.pth "
+                          f"of a junyanz run, or pass the run folder with direction='BtoA')")
+    config, state_dict = convert_junyanz_generator(unwrap_state_dict(obj, path), path)
+    return state_dict, config
+
+
+def _from_genzoo(state_dict: dict, config: dict, path: Path, direction: str):
+    model = config.get("model") or config.get("kind")   # genzoo 0.1 wrote "kind"
+    if model == "generator":
+        if direction != "AtoB":
+            raise ConfigError(f"{path.parent} holds a single generator: load it with direction='AtoB'")
+        fields = config.get("generator", {k: v for k, v in config.items() if not k.startswith("genzoo_")})
+        return state_dict, GeneratorConfig.from_dict({k: v for k, v in fields.items() if k != "kind"}, str(path))
+    if model == "cyclegan":
+        name = DIRECTIONS[direction]
+        prefix = name + "."
+        return ({k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)},
+                GeneratorConfig.from_dict(config[name], f"{path} ({name})"))
+    raise CheckpointError(f"{path.parent / 'config.json'} holds a cyclegan {model!r}, not a generator (model must be "
+                          f"'generator' or 'cyclegan'; a discriminator loads with cyclegan.load_discriminator)")
