@@ -16,7 +16,7 @@ DEMO_STEPS = 20  # DDIM steps for the embedded model's demo
 
 def _sample_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genzoo sample", description="Sample images from a DDPM U-Net with any "
-                                "scheduler, e.g. `genzoo sample ddpm-cifar10-32 --scheduler dpm++2m --steps 20 --n 16`.")
+                                "scheduler, e.g. `genzoo sample ddpm-cifar10-32 --scheduler dpm++2m --steps 20`.")
     p.add_argument("model", help="catalog name (genzoo list --family diffusion), local folder or Hub repo id")
     p.add_argument("--scheduler", default="ddim",
                    help="ddim (default), ddpm, dpm++2m (DPM-Solver++ 2M, good in 15-25 steps) or euler_a (Euler "

@@ -71,7 +71,8 @@ def register_scheduler(*names: str, overwrite: bool = False):
         for name in names:
             key = name.lower()
             held = SCHEDULERS.get(key)
-            if held is not None and held.__qualname__ != cls.__qualname__ and not overwrite:
+            same = held is not None and (held.__module__, held.__qualname__) == (cls.__module__, cls.__qualname__)
+            if held is not None and not same and not overwrite:  # `same`: the module was imported again
                 raise ConfigError(f"scheduler name {name!r} is taken by {held.__name__}: pick another name or "
                                   f"pass overwrite=True")
             SCHEDULERS[key] = cls
@@ -97,7 +98,10 @@ def make_scheduler(kind: str, config: dict | None = None, **overrides):
     import inspect
 
     accepted = inspect.signature(cls).parameters
-    return cls(**{k: v for k, v in config.items() if k in accepted}, **overrides)
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        raise ConfigError(f"{cls.__name__} has no option {', '.join(unknown)}; its options: {', '.join(accepted)}")
+    return cls(**{**{k: v for k, v in config.items() if k in accepted}, **overrides})
 
 
 # --- shared pieces ---------------------------------------------------------------------------------------------
@@ -178,7 +182,8 @@ class BaseScheduler:
         self.num_train_timesteps = int(num_train_timesteps)
         self.beta_start, self.beta_end, self.beta_schedule = float(beta_start), float(beta_end), beta_schedule
         self.trained_betas = list(trained_betas) if trained_betas is not None else None
-        self.prediction_type, self.timestep_spacing, self.steps_offset = prediction_type, timestep_spacing, int(steps_offset)
+        self.prediction_type, self.timestep_spacing = prediction_type, timestep_spacing
+        self.steps_offset = int(steps_offset)
 
         if trained_betas is not None:
             self.betas = torch.tensor(trained_betas, dtype=torch.float32)

@@ -114,6 +114,9 @@ def test_registered_scheduler_works_with_make_scheduler_and_sample(tiny_ddpm_dir
     try:
         scheduler = diffusion.load_scheduler(tiny_ddpm_dir, kind="TEST-plain-ddim")  # config keys it lacks: ignored
         assert isinstance(scheduler, PlainDDIM) and isinstance(scheduler, diffusion.Scheduler)
+        assert make_scheduler("test-plain-ddim", {"beta_end": 0.03}, num_train_timesteps=10).T == 10
+        with pytest.raises(ConfigError, match="PlainDDIM has no option eta"):
+            make_scheduler("test-plain-ddim", eta=0.5)
         got = diffusion.sample(tiny, scheduler, n=2, steps=4, seed=0, progress=False)
         want = diffusion.sample(tiny, make_scheduler("ddim", clip_sample=False), n=2, steps=4, seed=0,
                                 progress=False)
