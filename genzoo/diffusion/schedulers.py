@@ -16,6 +16,7 @@ grids) so that the two agree step for step. A new scheduler is one class plus `@
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -58,7 +59,7 @@ SCHEDULERS: dict[str, type] = {}
 
 
 def register_scheduler(*names: str, overwrite: bool = False):
-    """Class decorator: `make_scheduler(name, config)` (and `load_scheduler`, `genzoo sample --scheduler`) build it.
+    """Class decorator: `make_scheduler(name, config)` and `load_scheduler(model, kind=name)` then build the class.
 
     The class needs `from_config(config: dict, **overrides)` (genzoo's BaseScheduler and diffusers' schedulers
     have one) or a constructor taking the config's keys by name. Names are case-insensitive; taking a name another
@@ -95,8 +96,6 @@ def make_scheduler(kind: str, config: dict | None = None, **overrides):
     config = dict(config or {})
     if hasattr(cls, "from_config"):
         return cls.from_config(config, **overrides)
-    import inspect
-
     accepted = inspect.signature(cls).parameters
     unknown = sorted(set(overrides) - set(accepted))
     if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
