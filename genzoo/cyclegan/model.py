@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
-from ..nn.layers import norm
+from ..nn import layers
 from ..pretrained import Config, PretrainedModel
 
 NORMS = ("instance", "batch")
@@ -103,7 +103,7 @@ class DiscriminatorConfig(Config):
 
 def make_norm(kind: str, channels: int) -> nn.Module:
     # junyanz's instance norm has no affine parameters and no running statistics, so it adds no state_dict keys.
-    return norm(kind, channels)
+    return layers.norm(kind, channels)
 
 
 class ConvNormAct(nn.Module):

@@ -96,12 +96,7 @@ class DPMSolverMultistepScheduler(BaseScheduler):
 
     def index_of(self, timestep) -> int:
         """Position of `timestep` in the visited grid; steps must be taken in that order (the solver keeps history)."""
-        self.check_ready()
-        matches = (self.timesteps.cpu() == as_number(timestep)).nonzero()
-        if len(matches) == 0:
-            raise ConfigError(f"timestep {as_number(timestep)} is not one of the {self.num_inference_steps} set by "
-                              f"set_timesteps: step through scheduler.timesteps")
-        i = int(matches[0])
+        i = super().index_of(timestep)
         if i != len(self.history):
             raise ConfigError(f"{type(self).__name__} steps through scheduler.timesteps in order: expected step "
                               f"{len(self.history)}, got timestep {as_number(timestep)} (step {i}); call "

@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import ConfigError
-from .schedulers import BaseScheduler, StepOutput, as_number, gaussian_noise, register_scheduler
+from .schedulers import BaseScheduler, StepOutput, gaussian_noise, register_scheduler
 
 
 @register_scheduler("euler_a", "euler_ancestral")
@@ -52,15 +51,6 @@ class EulerAncestralDiscreteScheduler(BaseScheduler):
         self.num_inference_steps = steps
         self.init_noise_sigma = self.initial_sigma()
         return self.timesteps
-
-    def index_of(self, timestep) -> int:
-        """Position of `timestep` in the visited grid (each timestep is visited once)."""
-        self.check_ready()
-        matches = (self.timesteps.cpu() == as_number(timestep)).nonzero()
-        if len(matches) == 0:
-            raise ConfigError(f"timestep {as_number(timestep)} is not one of the {self.num_inference_steps} set by "
-                              f"set_timesteps: step through scheduler.timesteps")
-        return int(matches[0])
 
     def scale_model_input(self, sample: torch.Tensor, timestep) -> torch.Tensor:
         """x_sigma -> the variance-preserving x_t the U-Net was trained on."""

@@ -231,6 +231,15 @@ class BaseScheduler:
                               f"use at most {T}")
         return steps
 
+    def index_of(self, timestep) -> int:
+        """Position of `timestep` in the visited grid (each timestep is visited once)."""
+        self.check_ready()
+        matches = (self.timesteps.cpu() == as_number(timestep)).nonzero()
+        if len(matches) == 0:
+            raise ConfigError(f"timestep {as_number(timestep)} is not one of the {self.num_inference_steps} set by "
+                              f"set_timesteps: step through scheduler.timesteps")
+        return int(matches[0])
+
     def check_ready(self):
         if self.num_inference_steps is None:
             raise ConfigError(f"call {type(self).__name__}.set_timesteps(steps) before step()")

@@ -18,7 +18,7 @@ loss in losses.py starts from logits (numerically stable); `D.probability(x)` ap
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
