@@ -78,11 +78,29 @@ def read_checkpoint(weights: Path, config: dict) -> tuple[dict, GPTConfig]:
         convert.require_gpt2_keys(state_dict, weights)
         return state_dict, GPTConfig.from_dict(config)
     if isinstance(obj, dict) and isinstance(obj.get("model_args"), dict):  # nanoGPT's ckpt.pt
-        state_dict = convert.from_nanogpt(checkpoint.unwrap_state_dict(obj["model"], weights), weights)
-        return state_dict, _guard(convert.config_from_nanogpt, obj["model_args"], state_dict,
-                                  _nanogpt_chars(Path(weights).parent), path=weights)
-    state_dict = convert.from_huggingface(checkpoint.unwrap_state_dict(obj, weights), weights)
-    return state_dict, _guard(convert.config_from_huggingface, config, state_dict, weights, path=weights)
+        raw, head = convert.split_untied_head(checkpoint.unwrap_state_dict(obj["model"], weights))
+        state_dict = convert.from_nanogpt(raw, weights)
+        return _with_book_parts(state_dict, _guard(convert.config_from_nanogpt, obj["model_args"], state_dict,
+                                _nanogpt_chars(Path(weights).parent), path=weights), head, weights)
+    raw, head = convert.split_untied_head(checkpoint.unwrap_state_dict(obj, weights))
+    state_dict = convert.from_huggingface(raw, weights)
+    config = _guard(convert.config_from_huggingface, config, state_dict, weights, path=weights)
+    return _with_book_parts(state_dict, config, head, weights)
+
+
+def _with_book_parts(state_dict: dict, config: GPTConfig, head, weights) -> tuple[dict, GPTConfig]:
+    """An untied lm_head (the book's ch. 12 GPT) and the book's word vocabulary pickled beside the weights."""
+    from dataclasses import replace
+
+    from .tokenizer import read_book_vocabulary
+
+    if head is not None:
+        state_dict = {**state_dict, "lm_head.weight": head}
+        config = replace(config, tie_embeddings=False)
+    words = read_book_vocabulary(Path(weights).parent)
+    if words is not None:
+        config = replace(config, tokenizer={"type": "word", "words": words}, bos_token_id=0, eos_token_id=None)
+    return state_dict, config
 
 
 def _guard(fn, *args, path):
