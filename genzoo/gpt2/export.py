@@ -60,7 +60,7 @@ def _export_nanogpt(model, config, directory, overwrite) -> Path:
     if refusals:
         raise ConfigError(f"this model cannot be exported as 'nanogpt': nanoGPT's model has no room for "
                           f"{'; '.join(refusals)}. Export it as 'genzoo'"
-                          + ("" if not config.tie_embeddings is False else " or 'huggingface'"))
+                          + (" or 'huggingface'" if config.tokenizer.get("type") == "gpt2" else ""))
     char = config.tokenizer.get("type") == "char"
     directory = prepare_directory(directory, ("ckpt.pt",) + (("meta.pkl",) if char else ()), overwrite)
     state_dict, model_args = convert.to_nanogpt(model.state_dict(), config)

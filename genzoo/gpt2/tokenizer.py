@@ -215,16 +215,14 @@ class WordTokenizer:
 
 
 class WordStreamDecoder:
-    """Streams words: a space before each word, none before punctuation (what decode() does to a whole text)."""
+    """Streams the words that continue a prompt: a space before each word, none before punctuation."""
 
     def __init__(self, tokenizer: WordTokenizer):
-        self.tokenizer, self.started = tokenizer, False
+        self.tokenizer = tokenizer
 
     def add(self, token_id: int) -> str:
         word = self.tokenizer.decode([token_id])
-        glue = "" if (not self.started or word in self.tokenizer.punctuation) else " "
-        self.started = True
-        return glue + word
+        return word if word in self.tokenizer.punctuation else " " + word
 
     def flush(self) -> str:
         return ""
