@@ -126,11 +126,21 @@ class PretrainedMixin:
 
     kind = "generator"
 
-    def save_pretrained(self, directory):
+    def save_pretrained(self, directory, format: str = "genzoo", overwrite: bool = False):
+        """genzoo's format; format="junyanz": latest_net_G_A.pth / latest_net_D_A.pth (genzoo.cyclegan.export)."""
         from ..checkpoint import save_pretrained
 
+        if format != "genzoo":
+            from ..export import export
+            return export(self, directory, format, overwrite=overwrite)
         return save_pretrained(directory, self.state_dict(), {"kind": self.kind, self.kind: self.config.to_dict()},
                                family="cyclegan")
+
+    def push_to_hub(self, repo_id: str, format: str = "genzoo", private: bool = False, revision=None, **kwargs):
+        """Upload to the Hugging Face Hub with a model card; see genzoo.export.push_to_hub."""
+        from ..export import push_to_hub
+
+        return push_to_hub(self, repo_id, format=format, private=private, revision=revision, **kwargs)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -259,8 +269,19 @@ class CycleGAN(nn.Module):
     def configs(self) -> dict:
         return {name: getattr(self, name).config.to_dict() for name in ("G_A", "G_B", "D_A", "D_B")}
 
-    def save_pretrained(self, directory, extra_config: dict | None = None):
+    def save_pretrained(self, directory, extra_config: dict | None = None, format: str = "genzoo",
+                        overwrite: bool = False):
+        """genzoo's format; format="junyanz": the four latest_net_*.pth of a junyanz run (genzoo.cyclegan.export)."""
         from ..checkpoint import save_pretrained
 
+        if format != "genzoo":
+            from ..export import export
+            return export(self, directory, format, overwrite=overwrite)
         return save_pretrained(directory, self.state_dict(), {"kind": "cyclegan", **self.configs(), **(extra_config or {})},
                                family="cyclegan")
+
+    def push_to_hub(self, repo_id: str, format: str = "genzoo", private: bool = False, revision=None, **kwargs):
+        """Upload to the Hugging Face Hub with a model card; see genzoo.export.push_to_hub."""
+        from ..export import push_to_hub
+
+        return push_to_hub(self, repo_id, format=format, private=private, revision=revision, **kwargs)

@@ -83,3 +83,32 @@ def config_from_diffusers(config: dict, path="<config.json>") -> UNetConfig:
         dropout=float(c["dropout"]),
     )
 
+
+
+# -- genzoo -> diffusers ------------------------------------------------------------------------------------------
+DIFFUSERS_NAMES = [(r"^(?P<block>.*\.attentions\.\d+)\.to_out\.", r"\g<block>.to_out.0.")]
+
+
+def to_diffusers(state_dict: dict) -> dict:
+    """genzoo UNet keys -> what UNet2DModel.save_pretrained writes today (attention output as to_out.0)."""
+    return {k: v.contiguous() for k, v in rename_keys(state_dict, DIFFUSERS_NAMES).items()}
+
+
+def config_to_diffusers(config: UNetConfig) -> dict:
+    """UNetConfig -> a UNet2DModel config.json (the inverse of config_from_diffusers)."""
+    down = ["AttnDownBlock2D" if a else "DownBlock2D" for a in config.down_attention]
+    up = ["AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.up_attention)]  # deepest first
+    return {
+        "_class_name": "UNet2DModel", "sample_size": config.sample_size,
+        "in_channels": config.in_channels, "out_channels": config.out_channels,
+        "center_input_sample": config.center_input_sample, "time_embedding_type": "positional",
+        "time_embedding_dim": config.time_embed_dim, "freq_shift": config.freq_shift,
+        "flip_sin_to_cos": config.flip_sin_to_cos, "down_block_types": down, "up_block_types": up,
+        "mid_block_type": "UNetMidBlock2D", "block_out_channels": list(config.block_out_channels),
+        "layers_per_block": config.layers_per_block, "mid_block_scale_factor": config.mid_block_scale_factor,
+        "downsample_padding": config.downsample_padding, "downsample_type": "conv", "upsample_type": "conv",
+        "dropout": config.dropout, "act_fn": "silu", "attention_head_dim": config.attention_head_dim,
+        "norm_num_groups": config.norm_num_groups, "attn_norm_num_groups": config.mid_attention_norm_groups,
+        "norm_eps": config.norm_eps, "resnet_time_scale_shift": "default", "add_attention": config.mid_attention,
+        "class_embed_type": None, "num_class_embeds": None,
+    }

@@ -312,12 +312,23 @@ class UNet(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def save_pretrained(self, directory, scheduler_config: dict | None = None):
+    def save_pretrained(self, directory, scheduler_config: dict | None = None, format: str = "genzoo",
+                        overwrite: bool = False):
         """Write genzoo's format (model.safetensors + config.json); `scheduler_config` (diffusers names) is kept
-        in config.json under "scheduler" so that load_scheduler() finds it again."""
+        in config.json under "scheduler" so that load_scheduler() finds it again. format="diffusers": a
+        DDPMPipeline folder (genzoo.diffusion.export)."""
+        if format != "genzoo":
+            from .export import export
+            return export(self, directory, format, overwrite=overwrite, scheduler_config=scheduler_config)
         from ..checkpoint import save_pretrained
 
         config = {"model": "unet", **self.config.to_dict()}
         if scheduler_config:
             config["scheduler"] = dict(scheduler_config)
         return save_pretrained(directory, self.state_dict(), config, family="diffusion")
+
+    def push_to_hub(self, repo_id: str, format: str = "genzoo", private: bool = False, revision=None, **kwargs):
+        """Upload to the Hugging Face Hub with a model card; see genzoo.export.push_to_hub."""
+        from ..export import push_to_hub
+
+        return push_to_hub(self, repo_id, format=format, private=private, revision=revision, **kwargs)

@@ -172,11 +172,21 @@ class GANModule(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
-    def save_pretrained(self, directory):
-        """Write genzoo's format (model.safetensors + config.json) holding this one part."""
+    def save_pretrained(self, directory, format: str = "genzoo", overwrite: bool = False):
+        """Write genzoo's format (model.safetensors + config.json) holding this one part.
+        format="pytorch-examples": dcgan/main.py's netG.pth / netD.pth (genzoo.gan.export)."""
         from .loading import save_gan
 
+        if format != "genzoo":
+            from ..export import export
+            return export(self, directory, format, overwrite=overwrite)
         return save_gan(directory, **{self.part: self})
+
+    def push_to_hub(self, repo_id: str, format: str = "genzoo", private: bool = False, revision=None, **kwargs):
+        """Upload to the Hugging Face Hub with a model card; see genzoo.export.push_to_hub."""
+        from ..export import push_to_hub
+
+        return push_to_hub(self, repo_id, format=format, private=private, revision=revision, **kwargs)
 
 
 class Generator(GANModule):

@@ -61,6 +61,10 @@ def convert_any(state_dict: dict, config_json: dict | None, path, image_shape=No
     if "model_type" in config_json:
         raise CheckpointError(f"{path} is a transformers {config_json['model_type']!r} checkpoint, not a VAE"
                               + (": load it with genzoo.gpt2.from_pretrained" if config_json["model_type"] == "gpt2" else ""))
+    from .convert import convert_book_layout  # the book's ch. 7 autoencoder
+
+    if convert_book_layout(state_dict, path) is not None:
+        return convert_book_layout(state_dict, path)
     if is_pytorch_examples_mlp(state_dict):
         return convert_pytorch_examples_mlp(state_dict, path, image_shape=image_shape)
     if is_ldm_layout(state_dict):

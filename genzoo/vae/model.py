@@ -117,11 +117,21 @@ class VAEBase(nn.Module):
     def config_dict(self) -> dict:
         return asdict(self.config)
 
-    def save_pretrained(self, directory):
-        """Write genzoo's format (model.safetensors + config.json); `genzoo.vae.from_pretrained(directory)` reads it."""
+    def save_pretrained(self, directory, format: str = "genzoo", overwrite: bool = False):
+        """Write genzoo's format (model.safetensors + config.json); `genzoo.vae.from_pretrained(directory)` reads it.
+        format="diffusers" (AutoencoderKL) / "pytorch-examples" (MLP VAE): see genzoo.vae.export."""
         from ..checkpoint import save_pretrained
 
+        if format != "genzoo":
+            from ..export import export
+            return export(self, directory, format, overwrite=overwrite)
         return save_pretrained(directory, self.state_dict(), self.config_dict(), FAMILY)
+
+    def push_to_hub(self, repo_id: str, format: str = "genzoo", private: bool = False, revision=None, **kwargs):
+        """Upload to the Hugging Face Hub with a model card; see genzoo.export.push_to_hub."""
+        from ..export import push_to_hub
+
+        return push_to_hub(self, repo_id, format=format, private=private, revision=revision, **kwargs)
 
     @property
     def num_parameters(self) -> int:
@@ -141,6 +151,7 @@ class MLPVAEConfig:
     hidden: int = 400
     latent_dim: int = 20
     image_shape: tuple = (1, 28, 28)   # how decode() reshapes the in_features outputs
+    variational: bool = True           # False: a plain autoencoder (no fc22; encode returns (z, None)), the book's ch. 7 AE
     kind: str = field(default="mlp", repr=False)
 
     def __post_init__(self):
@@ -158,7 +169,7 @@ class MLPVAE(VAEBase):
         self.config = config
         self.fc1 = nn.Linear(config.in_features, config.hidden)
         self.fc21 = nn.Linear(config.hidden, config.latent_dim)   # mean
-        self.fc22 = nn.Linear(config.hidden, config.latent_dim)   # log-variance
+        self.fc22 = nn.Linear(config.hidden, config.latent_dim) if config.variational else None  # log-variance
         self.fc3 = nn.Linear(config.latent_dim, config.hidden)
         self.fc4 = nn.Linear(config.hidden, config.in_features)
 
@@ -175,7 +186,7 @@ class MLPVAE(VAEBase):
             x = x.view(-1, *self.config.image_shape)
         self.check_images(x, size=self.config.image_shape[1:])
         h = F.relu(self.fc1(((x + 1) / 2).flatten(1)))  # the network was trained on [0, 1] pixels
-        return self.fc21(h), self.fc22(h)
+        return self.fc21(h), (self.fc22(h) if self.fc22 is not None else None)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Latents -> Bernoulli logits (N, C, H, W); sigmoid(logits) is pytorch/examples' decode(z)."""

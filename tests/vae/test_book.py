@@ -1,0 +1,70 @@
+"""The book's ch. 7 MNIST autoencoder (common/encoded/l1/decode), saved as its notebook does: a TorchScript archive."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from genzoo import vae
+from genzoo.errors import CheckpointError
+
+
+class BookAE(nn.Module):
+    """The book's AE, re-created: ReLU between layers, sigmoid out, on [0, 1] pixels flattened to 784."""
+
+    def __init__(self, input_dim=784, z_dim=20, h_dim=200):
+        super().__init__()
+        self.common = nn.Linear(input_dim, h_dim)
+        self.encoded = nn.Linear(h_dim, z_dim)
+        self.l1 = nn.Linear(z_dim, h_dim)
+        self.decode = nn.Linear(h_dim, input_dim)
+
+    def forward(self, x):
+        mu = self.encoded(F.relu(self.common(x)))
+        return torch.sigmoid(self.decode(F.relu(self.l1(mu)))), mu
+
+
+@pytest.fixture
+def book_ae(tmp_path):
+    torch.manual_seed(0)
+    model = BookAE().eval()
+    torch.jit.script(model).save(str(tmp_path / "AEdigits.pt"))
+    torch.save(model.state_dict(), tmp_path / "AEdigits.pth")
+    return model, tmp_path
+
+
+@pytest.mark.parametrize("name", ["AEdigits.pt", "AEdigits.pth"], ids=["torchscript", "state-dict"])
+def test_book_autoencoder_loads_with_the_same_outputs(book_ae, name):
+    book, folder = book_ae
+    model = vae.from_pretrained(folder / name, device="cpu")
+    assert model.config.variational is False and model.fc22 is None
+    images = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out, mu = book(images.view(-1, 784))
+        mean, logvar = model.encode(images * 2 - 1)
+        assert logvar is None
+        torch.testing.assert_close(mean, mu, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close((model.decode(mean) + 1) / 2, out.view(-1, 1, 28, 28), atol=1e-5, rtol=1e-5)
+
+
+def test_torchscript_code_is_never_run(book_ae, monkeypatch):
+    _, folder = book_ae
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: pytest.fail("torch.jit.load was called"))
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called on a TorchScript archive"))
+    vae.from_pretrained(folder / "AEdigits.pt", device="cpu")
+
+
+def test_torchscript_archive_needing_other_classes_is_refused_with_the_conversion(tmp_path):
+    import zipfile
+
+    torch.manual_seed(0)
+    torch.jit.script(BookAE()).save(str(tmp_path / "ae.pt"))
+    # Rewrite data.pkl so that it references a callable: the reader must refuse it, not call it.
+    src, dst = tmp_path / "ae.pt", tmp_path / "evil.pt"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename.endswith("data.pkl"):
+                data = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
+            zout.writestr(item, data)
+    with pytest.raises(CheckpointError, match="os.system.*torch.jit.load"):
+        vae.from_pretrained(dst, device="cpu")
