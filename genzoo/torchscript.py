@@ -3,9 +3,9 @@
 A TorchScript archive is a zip: `code/` holds the model's TorchScript source, `data.pkl` pickles the module tree
 (objects of classes named `__torch__.<module path>`, each with its attributes: submodules, tensors, flags) and
 `data/<n>` holds the raw bytes of each tensor storage. torch.jit.load would compile and run that code; here the
-code is never read. data.pkl is unpickled with an unpickler that knows five names only (the tensor rebuild
-function, the storage types, OrderedDict and the placeholder for every `__torch__` class); anything else is
-refused. The module tree then flattens into a state dict with the module's own dotted names.
+code is never read. data.pkl is unpickled with an unpickler that knows a few names only (the tensor rebuild
+function, the storage types, OrderedDict, TorchScript's typed-list builders and a placeholder for every
+`__torch__` class); anything else is refused. The module tree then flattens into a state dict with the module's own dotted names.
 """
 from __future__ import annotations
 
@@ -50,6 +50,11 @@ def _rebuild_tensor(flat, offset, size, stride, *unused):
     return flat.as_strided(tuple(size), tuple(stride), offset).clone()
 
 
+# TorchScript pickles typed attributes (a conv's stride, padding ...) through these: plain data in, plain data out.
+LIST_BUILDERS = {"build_intlist": list, "build_doublelist": list, "build_boollist": list, "build_tensorlist": list,
+                 "build_complexlist": list, "restore_type_tag": lambda value, type_str: value}
+
+
 class _ArchiveUnpickler(pickle.Unpickler):
     def __init__(self, file, archive: zipfile.ZipFile, prefix: str, path):
         super().__init__(file)
@@ -60,6 +65,8 @@ class _ArchiveUnpickler(pickle.Unpickler):
             return type(name, (ScriptedModule,), {"qualified_name": f"{module}.{name}"})
         if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
             return _rebuild_tensor
+        if module == "torch.jit._pickle" and name in LIST_BUILDERS:
+            return LIST_BUILDERS[name]
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
         if module == "torch" and name in STORAGE_DTYPES:

@@ -164,3 +164,39 @@ def convert_genzoo(state_dict: dict, part: str, path="<checkpoint>") -> dict:
 
 
 CONVERTERS = {"pytorch-examples-dcgan": convert_pytorch_examples_dcgan, "sequential-mlp": convert_sequential_mlp}
+
+
+# ---------------------------------------------------------------------------------------------------- exports / book
+
+
+def to_pytorch_examples(state_dict: dict, config: dict, part: str) -> dict:
+    """genzoo DCGAN -> pytorch/examples dcgan/main.py's netG / netD state dict (the same `main.N.*` keys).
+
+    `config` is models.config_to_dict(model.config). Raises ConfigError for what main.py cannot build."""
+    from ..errors import ConfigError
+
+    reasons = []
+    if config.get("arch") != "dcgan":
+        reasons.append("an MLP GAN (main.py builds convolutional DCGANs)")
+    else:
+        if config.get("num_classes"):
+            reasons.append("a conditional GAN (main.py's networks take no labels)")
+        if config.get("image_size") != 64:
+            reasons.append(f"{config.get('image_size')}-pixel images (main.py's networks are built for 64)")
+        if part == "discriminator" and config.get("d_norm") != "batch":
+            reasons.append(f"a discriminator with d_norm={config.get('d_norm')!r} (main.py's uses BatchNorm)")
+    if reasons:
+        raise ConfigError(f"this {part} cannot be exported as 'pytorch-examples': it is {'; '.join(reasons)}. "
+                              f"Export it as 'genzoo'")
+    return {k: v.contiguous() for k, v in state_dict.items()}
+
+
+def from_bare_sequential(state_dict: dict) -> dict:
+    """The book's ch. 4 DCGANs are saved as a bare nn.Sequential ("0.weight", "1.running_mean", ...): pytorch/
+    examples' layout without its `main.` prefix. Such a state dict (convolutional: some 4-D weight) gets the prefix
+    back; anything else is returned unchanged."""
+    stripped = strip_common_prefix(state_dict)
+    if stripped and all(re.match(r"^\d+\.", k) for k in stripped) and \
+            any(k.endswith(".weight") and v.dim() == 4 for k, v in stripped.items()):
+        return {f"main.{k}": v for k, v in stripped.items()}
+    return state_dict

@@ -80,7 +80,7 @@ def read_part(source, part: str, revision=None, overrides: dict | None = None):
 
 
 def _convert_foreign(raw, part, path):
-    state_dict = convert.unbundle(raw, part, path)
+    state_dict = convert.from_bare_sequential(convert.unbundle(raw, part, path))
     fmt = convert.detect_format(state_dict)
     if fmt == "genzoo":  # a genzoo model.safetensors that lost its config.json
         raise CheckpointError(f"{path} is in genzoo's GAN format but has no config.json beside it")
