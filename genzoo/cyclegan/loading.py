@@ -18,7 +18,7 @@ from .. import hub, registry
 from ..checkpoint import (CONFIG_NAME, WEIGHTS_NAME, build_and_load, check_family, load_state_dict, read_config,
                           unwrap_state_dict)
 from ..errors import CheckpointError, ConfigError
-from .convert import convert_junyanz_generator
+from .convert import convert_book_generator, convert_junyanz_generator, is_book_generator
 from .model import DiscriminatorConfig, GeneratorConfig, NLayerDiscriminator, build_generator
 
 FAMILY = "cyclegan"
@@ -81,7 +81,8 @@ def _from_junyanz_file(path: Path, direction: str, single: bool):
     if config_file.is_file():  # e.g. someone's pytorch_model.bin next to a genzoo config of another family
         check_family(read_config(config_file), FAMILY, path)
     # convert_junyanz_generator refuses anything that is not a junyanz generator, naming what the file holds.
-    config, state_dict = convert_junyanz_generator(unwrap_state_dict(load_state_dict(path), path), path)
+    raw = unwrap_state_dict(load_state_dict(path), path)
+    config, state_dict = convert_book_generator(raw, path) if is_book_generator(raw) else convert_junyanz_generator(raw, path)
     return config, state_dict, path
 
 
