@@ -190,13 +190,31 @@ def push_to_hub(model, repo_id: str, format: str = "genzoo", private: bool = Fal
 
 
 # -- the commands --------------------------------------------------------------------------------------------------
-def _load_for_export(name: str, family: str | None):
-    from .registry import load
+def _load_for_export(name: str, family: str | None) -> list:
+    """The networks a checkpoint holds, for export: a GAN folder's generator and (if saved) discriminator, a CycleGAN
+    training folder's four networks as one CycleGAN, a U-Net with its noise schedule; else the one model."""
+    from .registry import family_of, load, resolve
 
-    kwargs = {"device": "cpu"}
-    if family:
-        kwargs["family"] = family
-    return load(name, **kwargs)
+    family = family or family_of(name)
+    folder = Path(resolve(name, family)[0]).expanduser()
+    config_path = folder / "config.json"
+    if family == "cyclegan" and config_path.is_file() and json.loads(config_path.read_text()).get("kind") == "cyclegan":
+        from .cyclegan import load_cyclegan
+
+        return [load_cyclegan(folder, device="cpu")]
+    models = [load(name, family=family, device="cpu")]
+    if family == "gan":
+        from .gan import discriminator_from_pretrained
+
+        try:
+            models.append(discriminator_from_pretrained(name, device="cpu"))
+        except GenzooError:
+            pass  # the checkpoint holds a generator only
+    if family == "diffusion":
+        from .diffusion import scheduler_config
+
+        models[0].scheduler_config = scheduler_config(name)
+    return models
 
 
 def export_command(argv: list[str]) -> int:
@@ -211,8 +229,15 @@ def export_command(argv: list[str]) -> int:
     parser.add_argument("--family", help="the model's family, for a checkpoint without config.json")
     parser.add_argument("--overwrite", action="store_true", help="replace files already in OUT")
     args = parser.parse_args(argv)
-    model = _load_for_export(args.model, args.family)
-    folder = export(model, args.out, args.format, overwrite=args.overwrite)
+    models = _load_for_export(args.model, args.family)
+    if args.format == "genzoo" and len(models) == 2:  # a GAN pair: one genzoo folder holds both parts
+        from .gan.loading import save_gan
+
+        prepare_directory(args.out, ("model.safetensors", "config.json"), args.overwrite)
+        folder = save_gan(args.out, *models)
+    else:
+        for model in models:
+            folder = export(model, args.out, args.format, overwrite=args.overwrite)
     print(f"wrote {args.format} export of {args.model} to {folder}: {', '.join(sorted(p.name for p in folder.iterdir()))}")
     return 0
 
@@ -231,7 +256,7 @@ def push_command(argv: list[str]) -> int:
     parser.add_argument("--training-data", help="what the model was trained on (for the model card)")
     parser.add_argument("--quality", help="its measured quality (for the model card)")
     args = parser.parse_args(argv)
-    model = _load_for_export(args.model, args.family)
+    model = _load_for_export(args.model, args.family)[0]  # a GAN's generator; a CycleGAN folder's four networks
     url = push_to_hub(model, args.repo_id, format=args.format, private=args.private, revision=args.revision,
                       training_data=args.training_data, quality=args.quality)
     print(f"pushed {args.model} to {args.repo_id}: {url}")
