@@ -112,3 +112,15 @@ def config_to_diffusers(config: UNetConfig) -> dict:
         "norm_eps": config.norm_eps, "resnet_time_scale_shift": "default", "add_attention": config.mid_attention,
         "class_embed_type": None, "num_class_embeds": None,
     }
+
+
+# -- the book's ch. 15 U-Net (Learn Generative AI with PyTorch) ----------------------------------------------------
+def is_book_unet(state_dict: dict) -> bool:
+    """The book's U-Net (adapted from filipbasara0/simple-diffusion): init_conv, mid_block1, mid_attn, out_block."""
+    return "init_conv.weight" in state_dict and "mid_block1.conv1.weight" in state_dict
+
+
+BOOK_UNET_MESSAGE = ("{path} is the U-Net of the book's ch. 15 (simple-diffusion's layout: post-norm residual "
+                     "blocks, pixel-unshuffle downsampling, linear attention with its own LayerNorm). That is a "
+                     "different architecture from genzoo's DDPM U-Net (diffusers' UNet2DModel), so its weights "
+                     "cannot be mapped onto it; run it with the book's utils/unet_util.py")

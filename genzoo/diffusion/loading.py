@@ -34,6 +34,7 @@ def _locate(name_or_path, revision=None):
             config_path = hub.resolve_optional(source, sub + checkpoint.CONFIG_NAME, revision)
         if config_path is not None:
             return source, sub, revision, checkpoint.read_config(config_path), config_path
+    _refuse_book_unet(Path(os.path.expanduser(str(name_or_path))))
     hint = (" (offline mode is set, HF_HUB_OFFLINE/GENZOO_OFFLINE: is the repo in the Hugging Face cache?)"
             if hub.is_offline() and not path.exists() else ": is it a diffusion U-Net checkpoint?")
     raise HubError(f"{source} has no config.json (nor unet/config.json){hint}")
@@ -101,3 +102,13 @@ def load_scheduler(name_or_path, kind: str = "ddim", revision=None, **overrides)
     clip_sample=False) replace config values."""
     make_scheduler(kind)  # an unknown kind fails before anything is read or downloaded
     return make_scheduler(kind, scheduler_config(name_or_path, revision), **overrides)
+
+
+def _refuse_book_unet(path: Path) -> None:
+    """A bare weights file without config.json: say so clearly if it is the book's ch. 15 U-Net."""
+    from .convert import BOOK_UNET_MESSAGE, is_book_unet
+
+    if path.is_file() and path.suffix != ".json":
+        state_dict = checkpoint.load_state_dict(path)
+        if isinstance(state_dict, dict) and is_book_unet(checkpoint.unwrap_state_dict(state_dict, path)):
+            raise CheckpointError(BOOK_UNET_MESSAGE.format(path=path))

@@ -239,7 +239,11 @@ BOOK_AE_KEYS = {f"{layer}.{p}" for layer in BOOK_AE_RENAMES for p in ("weight", 
 
 def convert_book_layout(state_dict: dict, path="<checkpoint>", image_shape=None):
     """-> (config, genzoo state dict) for a layout of the book's ch. 7, or None if the keys are not one of them."""
+    from .book import convert_book_conv_vae, is_book_conv_vae
+
     state_dict = strip_common_prefix(state_dict)
+    if is_book_conv_vae(state_dict):
+        return convert_book_conv_vae(state_dict, path)
     if set(state_dict) != BOOK_AE_KEYS:
         return None
     renamed = {f"{BOOK_AE_RENAMES[k.split('.')[0]]}.{k.split('.')[1]}": v for k, v in state_dict.items()}
@@ -250,3 +254,13 @@ def convert_book_layout(state_dict: dict, path="<checkpoint>", image_shape=None)
     config = MLPVAEConfig(in_features=in_features, hidden=hidden, latent_dim=latent_dim, variational=False,
                           image_shape=image_shape or _guess_image_shape(in_features, path))
     return config, renamed
+
+
+def _register_book_config():
+    # genzoo's own folders name the book's conv VAE kind="book_conv" (config_from_genzoo looks it up here)
+    from .book import BookConvVAEConfig
+
+    CONFIG_CLASSES["book_conv"] = BookConvVAEConfig
+
+
+_register_book_config()

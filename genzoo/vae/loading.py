@@ -15,6 +15,7 @@ from pathlib import Path
 from .. import checkpoint, hub, registry
 from ..errors import CheckpointError, HubError
 from .autoencoder_kl import AutoencoderKL, AutoencoderKLConfig
+from .book import BookConvVAE, BookConvVAEConfig
 from .convert import (config_from_genzoo, convert_diffusers_autoencoder_kl, convert_ldm_autoencoder_kl,
                       convert_pytorch_examples_mlp, infer_autoencoder_kl_config, is_ldm_layout,
                       is_pytorch_examples_mlp)
@@ -23,6 +24,7 @@ from .model import FAMILY, ConvVAE, ConvVAEConfig, MLPVAE, MLPVAEConfig
 WEIGHT_NAMES = ("model.safetensors", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
                 "pytorch_model.bin")
 MODELS = {MLPVAEConfig: MLPVAE, ConvVAEConfig: ConvVAE, AutoencoderKLConfig: AutoencoderKL}
+MODELS[BookConvVAEConfig] = BookConvVAE  # the book's ch. 7 face VAE
 
 
 def build_model(config):
@@ -61,10 +63,11 @@ def convert_any(state_dict: dict, config_json: dict | None, path, image_shape=No
     if "model_type" in config_json:
         raise CheckpointError(f"{path} is a transformers {config_json['model_type']!r} checkpoint, not a VAE"
                               + (": load it with genzoo.gpt2.from_pretrained" if config_json["model_type"] == "gpt2" else ""))
-    from .convert import convert_book_layout  # the book's ch. 7 autoencoder
+    from .convert import convert_book_layout  # the book's ch. 7 autoencoder and conv VAE
 
-    if convert_book_layout(state_dict, path) is not None:
-        return convert_book_layout(state_dict, path)
+    book = convert_book_layout(state_dict, path)
+    if book is not None:
+        return book
     if is_pytorch_examples_mlp(state_dict):
         return convert_pytorch_examples_mlp(state_dict, path, image_shape=image_shape)
     if is_ldm_layout(state_dict):
