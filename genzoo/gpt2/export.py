@@ -4,7 +4,9 @@
     writes them (Conv1D weights, "transformer." keys), plus GPT-2's tokenizer files (vocab.json, merges.txt,
     tokenizer_config.json) when the model uses GPT-2's BPE. An untied lm_head is kept (tie_word_embeddings=false).
   * "nanogpt": ckpt.pt with "model" and "model_args", as nanoGPT's train.py writes it (its sample.py loads it),
-    plus meta.pkl (stoi/itos) for a character-level model.
+    plus meta.pkl (stoi/itos) for a character-level model: sample.py looks for it in data/<dataset>/meta.pkl, where
+    <dataset> is ckpt["config"]["dataset"] (set to the output folder's name). nanoGPT computes GELU exactly (erf):
+    a model with GPT-2's tanh GELU runs there with that small difference, as nanoGPT's own GPT-2 import does.
   * "genzoo": genzoo's own save_pretrained.
 """
 from __future__ import annotations
@@ -65,7 +67,8 @@ def _export_nanogpt(model, config, directory, overwrite) -> Path:
     directory = prepare_directory(directory, ("ckpt.pt",) + (("meta.pkl",) if char else ()), overwrite)
     state_dict, model_args = convert.to_nanogpt(model.state_dict(), config)
     write_torch(directory / "ckpt.pt", {"model": state_dict, "model_args": model_args, "iter_num": 0,
-                                        "best_val_loss": float("inf"), "config": {}})
+                                        "best_val_loss": float("inf"),
+                                        "config": {"dataset": directory.name} if char else {}})
     if char:  # nanoGPT's data/shakespeare_char/prepare.py writes the alphabet this way
         chars = config.tokenizer["chars"]
         meta = {"vocab_size": len(chars), "itos": dict(enumerate(chars)), "stoi": {c: i for i, c in enumerate(chars)}}
