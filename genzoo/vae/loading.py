@@ -16,6 +16,7 @@ from .. import checkpoint, hub, registry
 from ..errors import CheckpointError, HubError
 from .autoencoder_kl import AutoencoderKL, AutoencoderKLConfig
 from .book import BookConvVAE, BookConvVAEConfig
+from .convert import convert_book_layout  # the book's ch. 7 autoencoder and conv VAE
 from .convert import (config_from_genzoo, convert_diffusers_autoencoder_kl, convert_ldm_autoencoder_kl,
                       convert_pytorch_examples_mlp, infer_autoencoder_kl_config, is_ldm_layout,
                       is_pytorch_examples_mlp)
@@ -63,8 +64,6 @@ def convert_any(state_dict: dict, config_json: dict | None, path, image_shape=No
     if "model_type" in config_json:
         raise CheckpointError(f"{path} is a transformers {config_json['model_type']!r} checkpoint, not a VAE"
                               + (": load it with genzoo.gpt2.from_pretrained" if config_json["model_type"] == "gpt2" else ""))
-    from .convert import convert_book_layout  # the book's ch. 7 autoencoder and conv VAE
-
     book = convert_book_layout(state_dict, path)
     if book is not None:
         return book

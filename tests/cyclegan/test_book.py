@@ -11,6 +11,9 @@ from genzoo.export import export
 
 from .reference import randomize
 
+# the book saves with torch.jit.script, which torch deprecates; the tests write such files on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
 
 class BookConvBlock(nn.Module):
     def __init__(self, c_in, c_out, down=True, act=True, **kwargs):

@@ -8,6 +8,9 @@ from genzoo import gan
 
 from .test_convert import randomize
 
+# the book saves with torch.jit.script, which torch deprecates; the tests write such files on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
 
 def book_anime_generator():
     return nn.Sequential(

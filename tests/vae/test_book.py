@@ -7,6 +7,9 @@ import torch.nn.functional as F
 from genzoo import vae
 from genzoo.errors import CheckpointError
 
+# the book saves with torch.jit.script, which torch deprecates; the tests write such files on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+
 
 class BookAE(nn.Module):
     """The book's AE, re-created: ReLU between layers, sigmoid out, on [0, 1] pixels flattened to 784."""
