@@ -217,6 +217,23 @@ def _load_for_export(name: str, family: str | None) -> list:
     return models
 
 
+def _card_defaults(name: str, family: str | None) -> tuple[str | None, dict | None]:
+    """What the checkpoint itself says about its training: the catalog's description, and the training.json a
+    genzoo training script leaves beside the weights (its data set and the last logged metrics)."""
+    from .registry import family_of, find, resolve
+
+    entry = find(name)
+    training_data = entry.description if entry is not None else None
+    report = Path(resolve(name, family or family_of(name))[0]).expanduser() / "training.json"
+    if not report.is_file():
+        return training_data, None
+    log = json.loads(report.read_text())
+    last = (log.get("history") or [{}])[-1]
+    quality = {f"{k} (last logged, {log.get('script', 'training')})": v for k, v in last.items()
+               if isinstance(v, (int, float)) and k not in ("epoch", "step", "seconds")}
+    return log.get("data") or training_data, quality or None
+
+
 def export_command(argv: list[str]) -> int:
     import argparse
 
@@ -257,7 +274,8 @@ def push_command(argv: list[str]) -> int:
     parser.add_argument("--quality", help="its measured quality (for the model card)")
     args = parser.parse_args(argv)
     model = _load_for_export(args.model, args.family)[0]  # a GAN's generator; a CycleGAN folder's four networks
+    known_data, known_quality = _card_defaults(args.model, args.family)
     url = push_to_hub(model, args.repo_id, format=args.format, private=args.private, revision=args.revision,
-                      training_data=args.training_data, quality=args.quality)
+                      training_data=args.training_data or known_data, quality=args.quality or known_quality)
     print(f"pushed {args.model} to {args.repo_id}: {url}")
     return 0

@@ -129,8 +129,15 @@ def test_push_command(hub, capsys):
     assert "pushed mnist-vae to me/mnist-vae" in capsys.readouterr().out
     upload = dict(hub.calls)["upload_folder"]
     assert sorted(upload["files"]) == ["README.md", "config.json", "model.safetensors"]
-    assert "MNIST 10k" in upload["files"]["README.md"].decode()
+    card = upload["files"]["README.md"].decode()
+    assert "MNIST 10k" in card and "heldout_recon (last logged, scripts/train_embedded_vae.py)" in card
     assert dict(hub.calls)["create_repo"]["private"] is True
+
+
+def test_push_command_fills_the_card_from_what_the_checkpoint_says(hub):
+    assert cli.main(["push", "mnist-vae", "me/mnist-vae"]) == 0
+    card = dict(hub.calls)["upload_folder"]["files"]["README.md"].decode()
+    assert "genzoo.datasets.mnist('train') (8,000 digits)" in card and "heldout_recon" in card
 
 
 def test_family_of_model():
