@@ -76,8 +76,13 @@ def book_checkpoint(tmp_path):
     return model, tmp_path / "GPTe20.pth"
 
 
-def test_book_word_gpt_loads_untied_with_its_vocabulary(book_checkpoint):
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("torchscript", [False, True], ids=["state-dict", "torchscript"])
+def test_book_word_gpt_loads_untied_with_its_vocabulary(book_checkpoint, torchscript):
     book, path = book_checkpoint
+    if torchscript:
+        path = path.with_suffix(".pt")
+        torch.jit.script(book).save(str(path))
     model = gpt2.from_pretrained(path, device="cpu")
     assert model.config.tie_embeddings is False and model.lm_head is not None
     assert model.config.tokenizer == {"type": "word", "words": WORDS}
