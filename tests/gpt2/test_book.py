@@ -10,7 +10,6 @@ import pickle
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from genzoo import gpt2
 from genzoo.errors import ConfigError

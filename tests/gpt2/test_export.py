@@ -1,5 +1,4 @@
 """GPT exports: transformers and a re-creation of nanoGPT load them and compute the same logits; genzoo reads them back."""
-import math
 import pickle
 
 import pytest
