@@ -45,6 +45,10 @@ def _load_safetensors(path: Path, map_location) -> dict[str, torch.Tensor]:
 
 
 def _load_torch(path: Path, map_location):
+    from .torchscript import is_torchscript, read_torchscript
+
+    if is_torchscript(path):  # torch.jit.save archives: their tensors are read, their code never runs
+        return read_torchscript(path)
     # mmap avoids a second copy in RAM, but only the zip format (torch >= 1.6) supports it.
     mmap = zipfile.is_zipfile(path)
     try:

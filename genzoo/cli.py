@@ -8,6 +8,8 @@
     genzoo interpolate MODEL ...                  latent interpolation strips (VAE, GAN)
     genzoo train FAMILY ...                       a family's training loop
     genzoo demo [--out DIR]                       every embedded model, offline
+    genzoo export MODEL OUT --format F            write another library's format (huggingface, diffusers, ...)
+    genzoo push MODEL REPO_ID [--format F]        upload to the Hugging Face Hub with a model card
 
 The first positional argument after a model command is the model: a catalog name or a local checkpoint (its
 family is read from config.json; `--family F` says it when there is none). Each family parses the rest itself,
@@ -54,6 +56,8 @@ def _dispatch(command: str, rest: list[str]) -> int:
         return list_command(rest)
     if command == "demo":
         return importlib.import_module("genzoo.demo").main(rest)
+    if command in ("export", "push"):
+        return getattr(importlib.import_module("genzoo.export"), f"{command}_command")(rest)
     if command == "generate":
         return _family_command("gpt2", "generate", rest)
     if command == "train":

@@ -62,6 +62,7 @@ class GeneratorConfig(Config):
     norm: str = "instance"        # "instance" (affine=False, as junyanz) or "batch"
     use_dropout: bool = False     # dropout 0.5 inside resnet blocks / the inner unet levels
     padding_type: str = "reflect"  # resnet blocks: "reflect", "replicate" or "zero"
+    down_padding: str = "zero"    # resnet downsampling convs: "zero" (junyanz) or "reflect" (the book's ch. 6)
 
     def __post_init__(self):
         super().__post_init__()
@@ -70,8 +71,9 @@ class GeneratorConfig(Config):
                               f"@genzoo.cyclegan.register_generator)")
         if self.norm not in NORMS:
             raise ConfigError(f"norm must be one of {NORMS}, not {self.norm!r}")
-        if self.padding_type not in PADDINGS:
-            raise ConfigError(f"padding_type must be one of {tuple(PADDINGS)}, not {self.padding_type!r}")
+        for name in ("padding_type", "down_padding"):
+            if getattr(self, name) not in PADDINGS:
+                raise ConfigError(f"{name} must be one of {tuple(PADDINGS)}, not {getattr(self, name)!r}")
         if self.arch == "unet" and self.num_downs < 5:
             raise ConfigError(f"a unet generator needs num_downs >= 5, not {self.num_downs}")
 
@@ -154,7 +156,8 @@ class ResnetGenerator(Network):
         self.stem = ConvNormAct(nn.Conv2d(config.input_nc, c, 7, padding=3, padding_mode="reflect", bias=bias),
                                 make_norm(norm, c), relu())
         self.down = nn.ModuleList([
-            ConvNormAct(nn.Conv2d(c * m, c * m * 2, 3, stride=2, padding=1, bias=bias), make_norm(norm, c * m * 2), relu())
+            ConvNormAct(nn.Conv2d(c * m, c * m * 2, 3, stride=2, padding=1, padding_mode=PADDINGS[config.down_padding],
+                                  bias=bias), make_norm(norm, c * m * 2), relu())
             for m in (1, 2)])
         self.blocks = nn.Sequential(*[ResnetBlock(4 * c, norm, config.use_dropout, config.padding_type)
                                       for _ in range(config.n_blocks)])

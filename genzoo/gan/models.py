@@ -173,6 +173,12 @@ class GANModule(PretrainedModel):
         return checkpoint.save_pretrained(directory, state_dict, {**self.config.to_dict(), "parts": [self.part]},
                                           FAMILY)
 
+    def push_to_hub(self, repo_id: str, format: str = "genzoo", private: bool = False, revision=None, **kwargs):
+        """Upload to the Hugging Face Hub with a model card; see genzoo.export.push_to_hub."""
+        from ..export import push_to_hub
+
+        return push_to_hub(self, repo_id, format=format, private=private, revision=revision, **kwargs)
+
 
 class Generator(GANModule):
     """Sampling API common to both architectures. Subclasses define `forward(z, labels=None)`."""

@@ -241,6 +241,8 @@ def generate_text(model, prompt, max_new_tokens: int = 100, tokenizer=None, stop
     for p, enc, row in zip(prompts, encoded, rows):
         start = len(enc) if enc else 1  # an empty prompt was started from bos_token_id
         completion = tokenizer.decode(row[start:], skip_special=True)
+        if enc and getattr(tokenizer, "name", None) == "word" and completion[:1].isalnum():
+            completion = " " + completion  # words after a prompt are separated from it by a space
         texts.append(p + _cut_at_stop(completion, stop))
     return texts[0] if isinstance(prompt, str) else texts
 

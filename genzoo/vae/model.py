@@ -132,6 +132,7 @@ class MLPVAEConfig(Config):
     hidden: int = 400
     latent_dim: int = 20
     image_shape: tuple = (1, 28, 28)   # how decode() reshapes the in_features outputs
+    variational: bool = True           # False: a plain autoencoder (no fc22; encode returns (z, None)), the book's ch. 7 AE
 
     def __post_init__(self):
         super().__post_init__()
@@ -148,7 +149,7 @@ class MLPVAE(VAEBase):
         self.config = config
         self.fc1 = nn.Linear(config.in_features, config.hidden)
         self.fc21 = nn.Linear(config.hidden, config.latent_dim)   # mean
-        self.fc22 = nn.Linear(config.hidden, config.latent_dim)   # log-variance
+        self.fc22 = nn.Linear(config.hidden, config.latent_dim) if config.variational else None  # log-variance
         self.fc3 = nn.Linear(config.latent_dim, config.hidden)
         self.fc4 = nn.Linear(config.hidden, config.in_features)
 
@@ -165,7 +166,7 @@ class MLPVAE(VAEBase):
             x = x.view(-1, *self.config.image_shape)
         self.check_images(x, size=self.config.image_shape[1:])
         h = F.relu(self.fc1(((x + 1) / 2).flatten(1)))  # the network was trained on [0, 1] pixels
-        return self.fc21(h), self.fc22(h)
+        return self.fc21(h), (self.fc22(h) if self.fc22 is not None else None)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Latents -> Bernoulli logits (N, C, H, W); sigmoid(logits) is pytorch/examples' decode(z)."""
