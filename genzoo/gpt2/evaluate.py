@@ -7,9 +7,12 @@
 
 Perplexity follows the sliding-window procedure of transformers' perplexity guide: windows of max_length tokens
 start every `stride` tokens; each window scores only the targets the previous window did not (the others are
-context, the guide's -100 labels), so every token after the first is scored once, with up to max_length - 1
-tokens of context. perplexity = exp(summed negative log-likelihood / number of scored tokens). A stride equal to
-max_length (the default) gives non-overlapping windows: fastest, least context for each window's first tokens.
+context, the guide's -100 labels), so each token is scored at most once, with up to max_length - 1 tokens of
+context. perplexity = exp(summed negative log-likelihood / number of scored tokens). With stride < max_length
+every token after the first is scored. A stride equal to max_length (the default) gives windows side by side:
+fastest, but each window's first token has no context in its window and is not scored, as in the guide.
+(The guide's loop also weights each overlapping window's mean loss by one token fewer than it scored; here each
+token counts once, so with overlap the two numbers differ slightly; tests/gpt2/test_perplexity.py shows both.)
 """
 from __future__ import annotations
 
@@ -54,7 +57,8 @@ def _windows(n_tokens: int, max_length: int, stride: int):
 
 @torch.inference_mode()
 def token_nll(model, ids, stride: int | None = None, max_length: int | None = None, batch_size: int = 8):
-    """Summed negative log-likelihood (nats, float64) of ids[1:] given what precedes them, and how many were scored."""
+    """Summed negative log-likelihood (nats, float64) of the scored tokens given what precedes them in their window,
+    and how many were scored (see the module docstring)."""
     ids = torch.as_tensor(ids, dtype=torch.long).flatten()
     max_length = model.config.n_positions if max_length is None else max_length
     stride = max_length if stride is None else stride
@@ -102,7 +106,9 @@ def evaluate_text(model, text_or_path, stride=None, max_length=None, tokenizer=N
     tokenizer = tokenizer or model.tokenizer
     ids = tokenizer.encode(text)
     nll, count = token_nll(model, ids, stride, max_length, batch_size)
-    chars = len(tokenizer.decode(ids[1:]))
+    max_length = max_length or model.config.n_positions
+    scored_runs = [ids[end - scored:end] for _, end, scored in _windows(len(ids), max_length, stride or max_length)]
+    chars = sum(len(tokenizer.decode(run)) for run in scored_runs)
     return {"perplexity": math.exp(nll / count), "loss": nll / count, "bits_per_char": nll / math.log(2) / max(chars, 1),
             "tokens": count, "chars": chars}
 

@@ -232,6 +232,11 @@ def _resolve_eos(model, eos_token_id):
     return model.config.eos_token_id if eos_token_id is _DEFAULT else eos_token_id
 
 
+def _pad_id(model, eos):
+    """What finished rows are padded with: the end-of-text id, or 0 when there is none in the vocabulary."""
+    return eos if eos is not None and 0 <= eos < model.config.vocab_size else 0
+
+
 def _check_count(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, not {value!r}")
@@ -272,7 +277,7 @@ def generate(model, input_ids, max_new_tokens: int = 100, temperature: float = 1
                           "sample (temperature > 0) or use num_beams")
     ids, mask, form, pads = _prepare(model, input_ids, attention_mask)
     eos = _resolve_eos(model, eos_token_id)
-    pad_id = eos if eos is not None else 0
+    pad_id = _pad_id(model, eos)
     B, T = ids.shape
     greedy = temperature == 0 or num_beams > 1
     processors = build_processors(0 if greedy else temperature, top_k, top_p, repetition_penalty,
@@ -399,7 +404,7 @@ def stream_text(model, prompt: str, max_new_tokens: int = 100, tokenizer=None, s
     decoder = tokenizer.stream_decoder()
     pending = ""  # decoded text not yet yielded
     steps = iter_tokens(model, ids, mask, max_new_tokens, processors, temperature == 0, generator, criteria,
-                        eos if eos is not None else 0, overflow)
+                        _pad_id(model, eos), overflow)
     for new, finished, _ in steps:
         token = int(new[0])
         if eos is not None and token == eos:

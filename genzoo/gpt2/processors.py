@@ -108,6 +108,9 @@ class MinNewTokens:
         self.min_new_tokens, self.eos_token_id, self.prompt_length = min_new_tokens, eos_token_id, prompt_length
 
     def __call__(self, input_ids, scores):
+        if not 0 <= self.eos_token_id < scores.size(-1):
+            raise ConfigError(f"min_new_tokens: the end-of-text id {self.eos_token_id} is outside this model's "
+                              f"vocabulary (0..{scores.size(-1) - 1}); pass eos_token_id=")
         if input_ids.size(1) - self.prompt_length < self.min_new_tokens:
             scores = scores.clone()
             scores[:, self.eos_token_id] = float("-inf")
