@@ -300,20 +300,23 @@ def generate(model, input_ids, max_new_tokens: int = 100, temperature: float = 1
             mask = None if mask is None else mask.repeat_interleave(num_return_sequences, dim=0)
             pads = [p for p in pads for _ in range(num_return_sequences)]
         out, new_scores, ends, all_logits = _decode(model, ids, mask, max_new_tokens, processors, greedy, generator,
-                                                    criteria, pad_id, overflow, progress, return_logits)
+                                                    criteria, pad_id, overflow, progress, return_scores,
+                                                    return_logits)
         sequences_scores = None
     rows_form = form if num_return_sequences == 1 else {"tensor1d": "tensor", "list": "lists"}.get(form, form)
     sequences = _in_form(out, rows_form, pads, ends)
     if not (return_scores or return_logits):
         return sequences
-    scores = _in_form(new_scores, rows_form, [0] * len(pads), [None if e is None else e - T for e in ends])
+    scores = None
+    if return_scores:
+        scores = _in_form(new_scores, rows_form, [0] * len(pads), [None if e is None else e - T for e in ends])
     if sequences_scores is not None and rows_form not in ("tensor", "tensor1d"):
         sequences_scores = sequences_scores.tolist()
     return GenerateOutput(sequences, scores, sequences_scores, tuple(all_logits) if return_logits else None)
 
 
 def _decode(model, ids, mask, max_new_tokens, processors, greedy, generator, criteria, pad_id, overflow, progress,
-            keep_logits):
+            keep_scores, keep_logits):
     """Run iter_tokens -> (ids + new ids (B, T + n), new-token log-probs (B, n), end column per row, logits)."""
     from tqdm.auto import tqdm
 
@@ -323,8 +326,9 @@ def _decode(model, ids, mask, max_new_tokens, processors, greedy, generator, cri
     done = torch.zeros(B, dtype=torch.bool, device=ids.device)
     for new, finished, scores in tqdm(steps, total=max_new_tokens, desc="generating", unit="tok", leave=False,
                                       disable=None if progress is None else not progress):
-        chosen = scores.log_softmax(dim=-1).gather(1, new.unsqueeze(1)).squeeze(1)
-        new_scores.append(chosen.masked_fill(done, 0.0))  # rows finished before this step only pad
+        if keep_scores:
+            chosen = scores.log_softmax(dim=-1).gather(1, new.unsqueeze(1)).squeeze(1)
+            new_scores.append(chosen.masked_fill(done, 0.0))  # rows finished before this step only pad
         new_ids.append(new)
         if keep_logits:
             all_logits.append(scores)
