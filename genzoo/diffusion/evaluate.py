@@ -12,7 +12,8 @@ def default_timesteps(num_train_timesteps: int, count: int = 10) -> list[int]:
 
 
 @torch.inference_mode()
-def denoising_loss(unet, scheduler, images: torch.Tensor, timesteps=None, seed: int = 0, batch_size: int = 64) -> dict:
+def denoising_loss(unet, scheduler, images: torch.Tensor, timesteps=None, seed: int = 0, batch_size: int = 64,
+                   progress: bool | None = None) -> dict:
     """Mean squared error of the model's prediction on x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, for every
     image at every one of `timesteps`, with noise eps drawn from `seed` (so the number is repeatable).
 
@@ -26,8 +27,11 @@ def denoising_loss(unet, scheduler, images: torch.Tensor, timesteps=None, seed: 
     param = next(unet.parameters())
     generator = torch.Generator().manual_seed(seed)
     abar_all = scheduler.alphas_cumprod.float()
+    from tqdm.auto import tqdm
+
     per_t = {}
-    for t in timesteps:
+    for t in tqdm(timesteps, desc="denoising loss", unit="timestep", leave=False,
+                  disable=None if progress is None else not progress):
         total, count = 0.0, 0
         for x0 in images.split(batch_size):
             x0 = x0.float()

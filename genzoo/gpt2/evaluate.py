@@ -56,7 +56,8 @@ def _windows(n_tokens: int, max_length: int, stride: int):
 
 
 @torch.inference_mode()
-def token_nll(model, ids, stride: int | None = None, max_length: int | None = None, batch_size: int = 8):
+def token_nll(model, ids, stride: int | None = None, max_length: int | None = None, batch_size: int = 8,
+              progress: bool | None = None):
     """Summed negative log-likelihood (nats, float64) of the scored tokens given what precedes them in their window,
     and how many were scored (see the module docstring)."""
     ids = torch.as_tensor(ids, dtype=torch.long).flatten()
@@ -69,20 +70,25 @@ def token_nll(model, ids, stride: int | None = None, max_length: int | None = No
         raise ConfigError(f"stride must be an integer in 1..max_length ({max_length}), not {stride!r}")
     if ids.numel() < 2:
         raise ConfigError(f"perplexity needs at least 2 tokens, the text has {ids.numel()}")
+    from tqdm.auto import tqdm
+
     ids = ids.to(model.device)
     total, count = torch.zeros((), dtype=torch.float64), 0
     windows = _windows(ids.numel(), max_length, stride)
     # windows of the same length go through the model together
+    batches = []
     for length in sorted({end - begin for begin, end, _ in windows}, reverse=True):
         same = [w for w in windows if w[1] - w[0] == length]
-        for i in range(0, len(same), batch_size):
-            chunk = same[i:i + batch_size]
-            batch = torch.stack([ids[begin:end] for begin, end, _ in chunk])
-            log_probs = model(batch).float().log_softmax(dim=-1)[:, :-1]
-            target_lp = log_probs.gather(-1, batch[:, 1:].unsqueeze(-1)).squeeze(-1)   # (n, length - 1)
-            for row, (_, _, scored) in zip(target_lp, chunk):
-                total -= row[row.numel() - scored:].double().sum().cpu()
-                count += scored
+        batches += [same[i:i + batch_size] for i in range(0, len(same), batch_size)]
+    bar = tqdm(batches, desc="perplexity", unit="batch", leave=False,
+               disable=None if progress is None else not progress)
+    for chunk in bar:
+        batch = torch.stack([ids[begin:end] for begin, end, _ in chunk])
+        log_probs = model(batch).float().log_softmax(dim=-1)[:, :-1]
+        target_lp = log_probs.gather(-1, batch[:, 1:].unsqueeze(-1)).squeeze(-1)   # (n, length - 1)
+        for row, (_, _, scored) in zip(target_lp, chunk):
+            total -= row[row.numel() - scored:].double().sum().cpu()
+            count += scored
     return total.item(), count
 
 

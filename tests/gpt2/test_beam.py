@@ -97,3 +97,14 @@ def test_beam_search_must_fit_the_window(genzoo_model):
     with pytest.raises(ConfigError, match="context window"):
         genzoo_model.generate(_ids(length=60), max_new_tokens=10, num_beams=2)
     assert genzoo_model.generate(_ids(), max_new_tokens=0, num_beams=2).shape == (2, 10)
+
+
+def test_a_stopping_criterion_ends_beams_like_endoftext(genzoo_model):
+    prompt = _ids(seed=3).tolist()
+    eos = int(genzoo_model.generate(torch.tensor(prompt), max_new_tokens=4, num_beams=4)[0, 11])
+    by_eos = genzoo_model.generate(prompt, max_new_tokens=12, num_beams=4, eos_token_id=eos, return_scores=True)
+    by_rule = genzoo_model.generate(prompt, max_new_tokens=12, num_beams=4, return_scores=True,
+                                    stopping_criteria=lambda ids, scores: ids[:, -1] == eos)
+    assert by_rule.sequences == by_eos.sequences and any(len(r) < 22 for r in by_rule.sequences)
+    assert by_rule.sequences_scores == pytest.approx(by_eos.sequences_scores, abs=1e-6)
+    assert [len(s) for s in by_rule.scores] == [len(r) - 10 for r in by_rule.sequences]
