@@ -6,8 +6,8 @@ Conventions
     With num_return_sequences=n > 1 each prompt gives n rows, next to each other (prompt 0's n rows first);
     one prompt (a list of ids, or a 1-D tensor) then gives a list of lists (or a 2-D tensor).
   * Each step: the model's next-token scores (fp32) go through the logits processors, in this order:
-    repetition_penalty, no_repeat_ngram_size, min_new_tokens, then the caller's `logits_processor`s, then
-    (when sampling) temperature, top-k, top-p (see processors.py). temperature=0 is greedy decoding (argmax of
+    repetition_penalty, no_repeat_ngram_size, the caller's `logits_processor`s, min_new_tokens, then (when
+    sampling) temperature, top-k, top-p (see processors.py). temperature=0 is greedy decoding (argmax of
     the processed scores); otherwise the next token is drawn from their softmax.
   * num_beams > 1 is beam search (beam.py): deterministic, transformers' algorithm and scores.
   * Same seed (or the same torch.Generator state), same output. seed=None uses torch's global RNG.
@@ -22,7 +22,7 @@ Conventions
   * An empty prompt starts from config.bos_token_id (<|endoftext|> for GPT-2, the newline for the embedded
     Shakespeare model), which is then part of the returned ids.
   * Prompts of different lengths are left-padded and masked, so each row generates what it would alone
-    (processors see the padded rows: the pad id is the end-of-text id).
+    (logits processors see each row without its padding; stopping criteria see the padded batch).
   * Context overflow (prompt + new tokens longer than config.n_positions): with overflow="slide" (default) the
     window slides: the model re-reads the most recent 3/4 of its window and continues, forgetting older tokens
     (a prompt longer than the window is read from its last 3/4 window); the returned ids still hold the whole
@@ -38,7 +38,7 @@ import torch
 from ..errors import ConfigError
 from ..runtime import make_generator
 from .processors import (EosStop, LogitsProcessorList, MaxTime, MinNewTokens, NoRepeatNGram, RepetitionPenalty,
-                         StoppingCriteriaList, StopStrings, Temperature, TopK, TopP, as_list)
+                         StoppingCriteriaList, StopStrings, Temperature, TopK, TopP, WithoutPadding, as_list)
 
 _DEFAULT = object()
 
@@ -98,8 +98,11 @@ def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None = No
 
 
 def build_processors(temperature=1.0, top_k=None, top_p=None, repetition_penalty=None, no_repeat_ngram_size=None,
-                     min_new_tokens=None, eos_token_id=None, prompt_length=0, logits_processor=None):
-    """The processors of one generate() call, in the order the module docstring gives."""
+                     min_new_tokens=None, eos_token_id=None, prompt_length=0, logits_processor=None, row_pads=None):
+    """The processors of one generate() call, in the order the module docstring gives.
+
+    row_pads: the left padding of each row; the processors that read the text then see each row without it.
+    """
     processors = LogitsProcessorList()
     if repetition_penalty is not None and repetition_penalty != 1:
         processors.append(RepetitionPenalty(repetition_penalty))
@@ -107,14 +110,17 @@ def build_processors(temperature=1.0, top_k=None, top_p=None, repetition_penalty
         processors.append(NoRepeatNGram(no_repeat_ngram_size))
     elif no_repeat_ngram_size is not None and (not isinstance(no_repeat_ngram_size, int) or no_repeat_ngram_size < 0):
         raise ConfigError(f"no_repeat_ngram_size must be an integer >= 0 (0: off), not {no_repeat_ngram_size!r}")
+    processors.extend(as_list(logits_processor, LogitsProcessorList, "logits_processor"))
+    if row_pads is not None and any(row_pads) and processors:
+        processors = LogitsProcessorList([WithoutPadding(processors, row_pads)])
+    # min_new_tokens counts columns after the (padded) prompt, so it runs on the padded batch
     if min_new_tokens:
         if eos_token_id is None:
             raise ConfigError("min_new_tokens needs an end-of-text id (eos_token_id) to hold back")
         processors.append(MinNewTokens(min_new_tokens, eos_token_id, prompt_length))
     elif min_new_tokens is not None and (not isinstance(min_new_tokens, int) or min_new_tokens < 0):
         raise ConfigError(f"min_new_tokens must be an integer >= 0, not {min_new_tokens!r}")
-    processors.extend(as_list(logits_processor, LogitsProcessorList, "logits_processor"))
-    processors.extend(sampling_filters(temperature, top_k, top_p))
+    processors.extend(sampling_filters(temperature, top_k, top_p))  # these never read the ids
     return processors
 
 
@@ -280,8 +286,10 @@ def generate(model, input_ids, max_new_tokens: int = 100, temperature: float = 1
     pad_id = _pad_id(model, eos)
     B, T = ids.shape
     greedy = temperature == 0 or num_beams > 1
+    copies = num_beams if num_beams > 1 else num_return_sequences  # rows per prompt in the decoding batch
+    row_pads = [p for p in pads for _ in range(copies)]
     processors = build_processors(0 if greedy else temperature, top_k, top_p, repetition_penalty,
-                                  no_repeat_ngram_size, min_new_tokens, eos, T, logits_processor)
+                                  no_repeat_ngram_size, min_new_tokens, eos, T, logits_processor, row_pads)
     stop = [stop] if isinstance(stop, str) else list(stop or [])
     criteria = build_criteria(eos, stop, tokenizer or (model.tokenizer if stop else None), T, max_time,
                               stopping_criteria)

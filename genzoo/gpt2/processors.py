@@ -1,10 +1,11 @@
 """Logits processors and stopping criteria: the small pieces that shape each decoding step.
 
 A logits processor is any callable `(input_ids, scores) -> scores`:
-  input_ids (B, L) long: every row's ids so far (the prompt, left-padded with the pad id, then the new ids),
+  input_ids (B, L) long: every row's ids so far (its prompt, then the new ids; generate() hands each row over
+  without the left padding of a batch of prompts of different lengths, see WithoutPadding),
   scores (B, V) float32: the next-token scores of each row. It returns new scores (it may modify them in place).
 A stopping criterion is any callable `(input_ids, scores) -> (B,) bool tensor` (or one bool for every row):
-  True ends that row. `scores` are the processed scores of the step that produced input_ids' last column.
+  True ends that row (input_ids are the whole batch here, left padding included). `scores` are the processed scores of the step that produced input_ids' last column.
 
     from genzoo.gpt2.processors import LogitsProcessorList, RepetitionPenalty, NoRepeatNGram
     model.generate(ids, temperature=0, logits_processor=[RepetitionPenalty(1.3), NoRepeatNGram(3)])
@@ -30,6 +31,27 @@ class LogitsProcessorList(list):
         for processor in self:
             scores = processor(input_ids, scores)
         return scores
+
+
+class WithoutPadding:
+    """Run `processors` on each row's ids without its left padding, so that a row of a padded batch is processed
+    exactly as it would be alone (a repetition penalty must not count the padding as text).
+
+    row_pads[i]: how many padding columns row i starts with; rows with the same padding are processed together.
+    """
+
+    def __init__(self, processors, row_pads):
+        self.processors = processors
+        self.row_pads = list(row_pads)
+
+    def __call__(self, input_ids, scores):
+        if not any(self.row_pads):
+            return self.processors(input_ids, scores)
+        out = scores.clone()
+        for pad in sorted(set(self.row_pads)):
+            rows = torch.tensor([i for i, p in enumerate(self.row_pads) if p == pad], device=scores.device)
+            out[rows] = self.processors(input_ids[rows, pad:], scores[rows])
+        return out
 
 
 class StoppingCriteriaList(list):

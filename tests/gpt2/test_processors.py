@@ -196,3 +196,20 @@ def test_cli_generate_options(capsys):
     assert penalised.startswith("ROMEO:") and beams.startswith("ROMEO:") and len(beams) > 10
     assert main(["generate", "x", "--repetition-penalty", "-1"]) == 2
     assert "repetition_penalty" in capsys.readouterr().err
+
+
+def test_padded_batch_rows_are_processed_as_alone(genzoo_model, eos_model):
+    """The padding of shorter prompts is not text: a repetition penalty or an n-gram ban must not see it."""
+    prompts = [_ids(1, n, seed=30 + n)[0].tolist() for n in (3, 10, 6)]
+    options = dict(max_new_tokens=12, temperature=0, repetition_penalty=1.5, no_repeat_ngram_size=2)
+    batched = genzoo_model.generate(prompts, **options)
+    assert batched == [genzoo_model.generate(p, **options) for p in prompts]
+    beams = genzoo_model.generate(prompts, num_beams=3, **{**options, "temperature": 1.0})
+    assert beams == [genzoo_model.generate(p, num_beams=3, **{**options, "temperature": 1.0}) for p in prompts]
+    # the end-of-text id is this model's pad id: penalising the padding would change the row
+    short, long = [5], [7, 8, 9, 10, 11, 12]
+    seen = []
+    eos_model.generate([short, long], max_new_tokens=2, temperature=0, min_new_tokens=1,
+                       logits_processor=lambda ids, scores: seen.append(ids.tolist()) or scores)
+    assert sorted(seen[:2]) == [[[5]], [[7, 8, 9, 10, 11, 12]]]  # row by row, padding removed
+    assert sorted(len(ids[0]) for ids in seen[2:]) == [2, 7]
