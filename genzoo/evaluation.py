@@ -117,7 +117,8 @@ def load_image_data(data, channels: int, size=None, n: int | None = None, seed: 
 
         images, labels = datasets.mnist("heldout")
         if channels != 1:
-            raise ConfigError(f"the model takes {channels}-channel images; MNIST digits have 1: give a folder of images")
+            raise ConfigError(f"the model takes {channels}-channel images; MNIST digits have 1: "
+                              f"give a folder of images")
         description = "mnist (2,000 held-out digits)"
     else:
         from .images import load_image

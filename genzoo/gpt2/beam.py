@@ -24,7 +24,8 @@ NEG = -1.0e9  # "impossible", kept finite so that sums and comparisons stay well
 
 
 def check_beam_options(length_penalty, early_stopping) -> None:
-    if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) or length_penalty != length_penalty:
+    number = isinstance(length_penalty, (int, float)) and not isinstance(length_penalty, bool)
+    if not number or length_penalty != length_penalty:  # NaN is not equal to itself
         raise ConfigError(f"length_penalty must be a number (1.0: average log-prob, 0: sum), not {length_penalty!r}")
     if early_stopping not in (True, False, "never"):
         raise ConfigError(f"early_stopping must be True, False or 'never', not {early_stopping!r}")
@@ -37,6 +38,7 @@ def beam_search(model, ids, mask, max_new_tokens, num_beams, processors, criteri
     sequence scores (B*n,), per-step processed log-probs) for the best n = num_return_sequences beams of each
     prompt, best first; L is the longest returned beam's new length; rows are padded with pad_id after their end."""
     check_beam_options(length_penalty, early_stopping)
+    early_stopping = early_stopping if early_stopping == "never" else bool(early_stopping)  # 1 -> True
     B, T = ids.shape
     K, total = num_beams, T + max_new_tokens
     if total > model.config.n_positions:

@@ -63,7 +63,8 @@ def token_nll(model, ids, stride: int | None = None, max_length: int | None = No
     ids = torch.as_tensor(ids, dtype=torch.long).flatten()
     max_length = model.config.n_positions if max_length is None else max_length
     stride = max_length if stride is None else stride
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= model.config.n_positions:
+    window = model.config.n_positions
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= window:
         raise ConfigError(f"max_length must be an integer in 2..{model.config.n_positions} (the context window), "
                           f"not {max_length!r}")
     if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= max_length:
@@ -115,7 +116,8 @@ def evaluate_text(model, text_or_path, stride=None, max_length=None, tokenizer=N
     max_length = max_length or model.config.n_positions
     scored_runs = [ids[end - scored:end] for _, end, scored in _windows(len(ids), max_length, stride or max_length)]
     chars = sum(len(tokenizer.decode(run)) for run in scored_runs)
-    return {"perplexity": math.exp(nll / count), "loss": nll / count, "bits_per_char": nll / math.log(2) / max(chars, 1),
+    return {"perplexity": math.exp(nll / count), "loss": nll / count,
+            "bits_per_char": nll / math.log(2) / max(chars, 1),
             "tokens": count, "chars": chars}
 
 
@@ -156,4 +158,5 @@ def _as_tokenizer(tokenizer):
         return tokenizer
     if hasattr(tokenizer, "tokenizer"):  # a model
         return tokenizer.tokenizer
-    raise ConfigError(f"tokenizer must be a genzoo Tokenizer, CharTokenizer or GPT model, not {type(tokenizer).__name__}")
+    raise ConfigError(f"tokenizer must be a genzoo Tokenizer, CharTokenizer or GPT model, "
+                      f"not {type(tokenizer).__name__}")

@@ -5,7 +5,8 @@ A logits processor is any callable `(input_ids, scores) -> scores`:
   without the left padding of a batch of prompts of different lengths, see WithoutPadding),
   scores (B, V) float32: the next-token scores of each row. It returns new scores (it may modify them in place).
 A stopping criterion is any callable `(input_ids, scores) -> (B,) bool tensor` (or one bool for every row):
-  True ends that row (input_ids are the whole batch here, left padding included). `scores` are the processed scores of the step that produced input_ids' last column.
+  True ends that row (input_ids are the whole batch here, left padding included). `scores` are the processed
+  scores of the step that produced input_ids' last column.
 
     from genzoo.gpt2.processors import LogitsProcessorList, RepetitionPenalty, NoRepeatNGram
     model.generate(ids, temperature=0, logits_processor=[RepetitionPenalty(1.3), NoRepeatNGram(3)])

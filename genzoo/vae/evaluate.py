@@ -44,5 +44,6 @@ def evaluate(model, images, labels=None, samples: int = 1000, seed: int = 0, cla
         if samples:
             drawn = model.sample(samples, seed=seed).float().cpu()
             score = classifier_score(drawn, None, classifier)
-            result.update({"samples": samples, "seed": seed, **{f"samples_{k}": v for k, v in score.items() if k != "n"}})
+            result.update({"samples": samples, "seed": seed})
+            result.update({f"samples_{k}": v for k, v in score.items() if k != "n"})
     return result

@@ -17,7 +17,8 @@ def eos_model():
     """A tiny char model whose end-of-text id is 0."""
     torch.manual_seed(1)
     config = gpt2.GPTConfig(vocab_size=40, n_positions=48, n_embd=32, n_layer=1, n_head=2, bos_token_id=1,
-                            eos_token_id=0, tokenizer={"type": "char", "chars": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"})
+                            eos_token_id=0,
+                            tokenizer={"type": "char", "chars": "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"})
     return gpt2.GPT(config).eval()
 
 
@@ -91,7 +92,8 @@ def test_num_return_sequences(genzoo_model):
     # n samples of one prompt in one batch = that prompt repeated n times, same seed
     assert rows == genzoo_model.generate([prompt] * 3, max_new_tokens=8, seed=0)
     batch = genzoo_model.generate(_ids(), max_new_tokens=5, seed=0, num_return_sequences=2)
-    assert batch.shape == (4, 15) and torch.equal(batch[0, :10], batch[1, :10]) and torch.equal(batch[2, :10], _ids()[1])
+    assert batch.shape == (4, 15) and torch.equal(batch[0, :10], batch[1, :10])
+    assert torch.equal(batch[2, :10], _ids()[1])
     assert genzoo_model.generate(torch.tensor(prompt), max_new_tokens=4, seed=0, num_return_sequences=2).shape == (2, 14)
 
 
@@ -213,3 +215,11 @@ def test_padded_batch_rows_are_processed_as_alone(genzoo_model, eos_model):
                        logits_processor=lambda ids, scores: seen.append(ids.tolist()) or scores)
     assert sorted(seen[:2]) == [[[5]], [[7, 8, 9, 10, 11, 12]]]  # row by row, padding removed
     assert sorted(len(ids[0]) for ids in seen[2:]) == [2, 7]
+
+
+def test_scores_of_a_certain_choice_are_zero(genzoo_model):
+    """Sampling with top_k=1 leaves one possible token: its log-probability under the sampler is 0."""
+    out = genzoo_model.generate(_ids(), max_new_tokens=5, top_k=1, seed=0, return_scores=True)
+    assert out.scores.shape == (2, 5) and bool((out.scores.abs() < 1e-6).all())
+    free = genzoo_model.generate(_ids(), max_new_tokens=5, seed=0, return_scores=True)
+    assert bool((free.scores < 0).all()) and free.logits is None
