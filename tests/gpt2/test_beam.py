@@ -31,8 +31,11 @@ def test_beam_transition_scores_and_several_returned_beams(hf_model, genzoo_mode
     prompt = _ids(seed=7)
     ref = _hf_beams(hf_model, prompt, max_new_tokens=10, num_beams=4, num_return_sequences=3, length_penalty=1.5)
     out = genzoo_model.generate(prompt, max_new_tokens=10, num_beams=4, num_return_sequences=3, return_scores=True,
-                                length_penalty=1.5)
+                                length_penalty=1.5, return_logits=True)
     assert out.sequences.shape == (6, 20) and torch.equal(out.sequences, ref.sequences)
+    # the processed log-probs of every running beam at every step: transformers' `scores` for beam search
+    assert len(out.logits) == len(ref.scores) == 10
+    assert torch.allclose(torch.stack(out.logits), torch.stack(ref.scores), atol=1e-4)
     expected = hf_model.compute_transition_scores(ref.sequences, ref.scores, ref.beam_indices)
     assert torch.allclose(out.scores, expected, atol=1e-4)
     # sequences_scores = the summed transition scores / new length ** length_penalty, best beam first
