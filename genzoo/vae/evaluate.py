@@ -11,9 +11,9 @@ from ..evaluation import classifier_score
 def image_size(model):
     """(W, H) the model needs (MLP and conv VAEs take one size), or None (AutoencoderKL takes any multiple of 8)."""
     config = model.config
-    if config.kind == "mlp":
+    if hasattr(config, "image_shape"):  # MLP: (C, H, W)
         return tuple(config.image_shape[1:])[::-1]
-    if config.kind == "conv":
+    if hasattr(config, "image_size"):   # conv: square
         return (config.image_size, config.image_size)
     return None
 
