@@ -118,6 +118,41 @@ def train(argv) -> int:
 _embedded = None
 
 
+def eval(argv) -> int:  # noqa: A001 (the command's name)
+    parser = argparse.ArgumentParser(prog="genzoo eval", description="Denoising loss of a diffusion model at fixed "
+                                     "timesteps with seeded noise (its training loss), and optionally the MNIST "
+                                     "classifier score of samples.")
+    parser.add_argument("model", help="catalog name, diffusers folder, genzoo folder or Hub repo id")
+    parser.add_argument("data", nargs="?", default="mnist",
+                        help="'mnist' (default: held-out digits), a folder of images or one image")
+    parser.add_argument("--n", type=int, default=200, help="images to noise (a seeded subset; default 200)")
+    parser.add_argument("--timesteps", type=int, nargs="+", default=None,
+                        help="timesteps to measure (default: 10 spread evenly over the training range)")
+    parser.add_argument("--samples", type=int, default=0,
+                        help="digit models: also classify this many samples (20 DDIM steps; default 0)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    from ..evaluation import classifier_score, load_image_data, print_result
+    from . import from_pretrained, load_scheduler
+    from .evaluate import denoising_loss
+    from .sampling import sample as draw
+
+    unet = from_pretrained(args.model, device=args.device)
+    scheduler = load_scheduler(args.model, kind="ddpm")
+    size = unet.config.sample_size
+    images, _, source = load_image_data(args.data, unet.config.in_channels, size, args.n, args.seed)
+    result = {"model": args.model, "family": "diffusion", "data": source, "seed": args.seed,
+              **denoising_loss(unet, scheduler, images, args.timesteps, args.seed)}
+    if args.samples > 0:
+        ddim = load_scheduler(args.model, kind="ddim")
+        samples = draw(unet, ddim, n=args.samples, steps=DEMO_STEPS, seed=args.seed, progress=True).float().cpu()
+        result.update({"samples": args.samples, **{f"samples_{k}": v for k, v in classifier_score(samples).items()
+                                                    if k != "n"}})
+    return print_result(result, args.json)
+
+
 def _embedded_model():
     global _embedded
     if _embedded is None:

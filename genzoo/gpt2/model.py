@@ -96,6 +96,12 @@ class KVCache:
     def reset(self):
         self.length = 0
 
+    def reorder(self, beam_idx: torch.Tensor):
+        """Row i takes row beam_idx[i]'s keys and values (beam search keeps the beams that survive a step)."""
+        filled = slice(0, self.length)
+        self.k[:, :, :, filled] = self.k[:, :, :, filled].index_select(1, beam_idx)
+        self.v[:, :, :, filled] = self.v[:, :, :, filled].index_select(1, beam_idx)
+
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
