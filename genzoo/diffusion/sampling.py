@@ -6,7 +6,7 @@ import inspect
 import torch
 
 from ..errors import ConfigError
-from ..runtime import make_generator
+from ..runtime import make_generator, randn
 
 
 def _model_attr(unet, name, default=None):
@@ -30,8 +30,9 @@ def sample(unet, scheduler, n: int = 16, steps: int = 50, seed: int | None = Non
     Returns images (n, C, H, W) float32 on the U-Net's device, clamped to [-1, 1]; with return_trajectory=True,
     (images, trajectory) where trajectory is a list of (t, x_t) pairs (CPU tensors, `trajectory_points` of them)
     from the initial noise (t = the first timestep visited) to the result (labelled t = 0), for a denoising strip.
-    Noise is drawn on the CPU from `seed`/`generator`, so a seed gives the same images on any device (up to
-    floating-point differences). `eta` is passed to DDIM's step (DDPM has none).
+    Noise is drawn where the generator lives (a seed makes a CPU one), then moved: a seed gives the same images
+    on any device (up to floating-point differences), and a CUDA generator works too. `eta` is passed to DDIM's
+    step (DDPM has none).
     """
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"n (the number of images) must be an integer >= 1, got {n!r}")
@@ -51,7 +52,7 @@ def sample(unet, scheduler, n: int = 16, steps: int = 50, seed: int | None = Non
     keep = set(trajectory_indices(len(timesteps), trajectory_points)) if return_trajectory else set()
     trajectory = []
     # The scheduler's arithmetic stays in float32 even when the U-Net runs in fp16/bf16.
-    x = torch.randn((n, channels, size, size), generator=generator, dtype=torch.float32).to(device)
+    x = randn((n, channels, size, size), generator, device=device, dtype=torch.float32, draw_on="cpu")
     x = x * scheduler.init_noise_sigma
     if 0 in keep:
         trajectory.append((int(timesteps[0]), x.cpu()))

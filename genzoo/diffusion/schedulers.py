@@ -19,6 +19,7 @@ from typing import NamedTuple
 import torch
 
 from ..errors import ConfigError
+from ..runtime import randn
 
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
@@ -46,8 +47,7 @@ def make_betas(schedule: str, num_train_timesteps: int, beta_start: float, beta_
 
 def randn_like_generator(shape, generator, device, dtype) -> torch.Tensor:
     """Gaussian noise from `generator` (made on its own device, then moved): same seed, same noise, any device."""
-    gen_device = generator.device if generator is not None else device
-    return torch.randn(shape, generator=generator, device=gen_device, dtype=dtype).to(device)
+    return randn(shape, generator, device=device, dtype=dtype)
 
 
 class _Scheduler:

@@ -22,8 +22,8 @@ import math
 
 import torch
 
-from ..errors import ConfigError
-from ..runtime import make_generator
+from ..errors import ConfigError, NumericalError
+from ..runtime import make_generator, multinomial
 
 _DEFAULT = object()
 
@@ -41,10 +41,12 @@ def check_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
 
 def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None = None, top_p: float | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """(B, V) float logits -> (B,) token ids."""
+    """(B, V) float logits -> (B,) token ids. NaN/inf logits raise NumericalError (never a token from garbage)."""
+    check_logits(logits)
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits = logits / temperature
+    # Shift the largest logit to 0 first: softmax is unchanged, and a tiny temperature gives -inf (greedy), not NaN.
+    logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature
     if top_k is not None and top_k < logits.size(-1):
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -55,7 +57,15 @@ def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None = No
         drop = (probs.cumsum(dim=-1) - probs) >= top_p
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return multinomial(probs, generator)  # drawn where the generator lives (runtime's one rule)
+
+
+def check_logits(logits: torch.Tensor) -> None:
+    """NaN or +inf anywhere, or a row with no finite logit, is a model that overflowed: say so."""
+    bad = torch.isnan(logits).any() | torch.isposinf(logits).any() | torch.isneginf(logits).all(dim=-1).any()
+    if bool(bad):
+        raise NumericalError(f"the model's next-token logits hold NaN or infinite values ({logits.dtype}, "
+                             f"{logits.device}): an fp16 overflow? run the model in bfloat16 or float32")
 
 
 def _prepare(model, input_ids, attention_mask):
