@@ -241,16 +241,17 @@ class AutoencoderKL(VAEBase):
         self.check_latents(z)
         if tiled:
             return self.tiled_decode(z, tile_size)
+        dtype = self.dtype
         with self._upcast_if_forced() as compute_dtype:
-            return self._decode_latents(z.to(device=self.device, dtype=compute_dtype)).to(self.dtype)
+            return self._decode_latents(z.to(device=self.device, dtype=compute_dtype)).to(dtype)
 
     def tiled_decode(self, z: torch.Tensor, tile_size: int | None = None) -> torch.Tensor:
         """Decode overlapping latent tiles one at a time and blend their seams; same result as diffusers' tiled_decode."""
         self.check_latents(z)
-        tile = self._tile(tile_size) // self.config.downsample_factor
+        tile, dtype = self._tile(tile_size) // self.config.downsample_factor, self.dtype
         with self._upcast_if_forced() as compute_dtype:
             z = z.to(device=self.device, dtype=compute_dtype)
-            return self._tiled(self._decode_latents, z, tile, self.config.downsample_factor).to(self.dtype)
+            return self._tiled(self._decode_latents, z, tile, self.config.downsample_factor).to(dtype)
 
     @contextlib.contextmanager
     def _upcast_if_forced(self):
