@@ -20,7 +20,7 @@ def assert_same_weights(a: dict, b: dict, device):
 
 def cuda_only(precision, device):
     if precision != "fp32" and device.type != "cuda":
-        pytest.skip(f"{precision} mixed precision: genzoo's training loops use autocast on CUDA only (CPU: fp32)")
+        pytest.skip(f"mixed precision ({precision}): genzoo's training loops use autocast on CUDA only (CPU: fp32)")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
