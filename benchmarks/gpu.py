@@ -111,7 +111,7 @@ def gpt2_rows(name, shape, dtype, device, args, bandwidth) -> list[str]:
         reset_peak(device)
         load_s, ours = timed(lambda: gpt2.from_pretrained(d, device=device, dtype=dtype), device)
         load_peak = peak_memory(device)
-        hf_load_s, hf = timed(lambda: GPT2LMHeadModel.from_pretrained(d, dtype=dtype).to(device).eval(), device)
+        hf_load_s, hf = timed(lambda: GPT2LMHeadModel.from_pretrained(d, torch_dtype=dtype).to(device).eval(), device)
     weight_bytes = sum(p.numel() * p.element_size() for p in ours.parameters())
     cfg = ours.config
     prompt = torch.randint(0, cfg.vocab_size, (1, args.prompt), generator=torch.Generator().manual_seed(1))
