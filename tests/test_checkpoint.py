@@ -130,3 +130,44 @@ def test_build_and_load_fills_non_persistent_buffers():
     sd = {k: v.clone() for k, v in WithBuffer().state_dict().items()}
     model = checkpoint.build_and_load(WithBuffer, sd, device="cpu")
     assert torch.equal(model.scale, torch.full((2,), 2.0))
+
+
+def test_unwrap_errors():
+    with pytest.raises(CheckpointError, match="no state dict"):
+        checkpoint.unwrap_state_dict({"epoch": 3}, "x.pt")
+
+
+def test_bad_config_json(tmp_path):
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        checkpoint.read_config(tmp_path)
+
+
+def test_rename_keys_applies_the_table_and_refuses_collisions():
+    table = [(r"\.query\.", ".to_q."), (r"^transformer\.", "")]
+    sd = {"transformer.a.query.weight": torch.zeros(1), "b": torch.ones(1)}
+    assert set(checkpoint.rename_keys(sd, table)) == {"a.to_q.weight", "b"}
+    with pytest.raises(CheckpointError, match="two spellings"):
+        checkpoint.rename_keys({"a.query.w": torch.zeros(1), "a.to_q.w": torch.zeros(1)}, table)
+
+
+def test_strip_common_prefix_only_when_every_key_has_it():
+    sd = {"module._orig_mod.a": torch.zeros(1), "module._orig_mod.b": torch.zeros(1)}
+    assert set(checkpoint.strip_common_prefix(sd)) == {"a", "b"}
+    mixed = {"module.a": torch.zeros(1), "b": torch.zeros(1)}
+    assert checkpoint.strip_common_prefix(mixed) is mixed
+
+
+def test_save_pretrained_failure_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    checkpoint.save_pretrained(tmp_path, {"w": torch.ones(2)}, {"v": 1}, family="gan")
+    import safetensors.torch
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", crash)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save_pretrained(tmp_path, {"w": torch.zeros(2)}, {"v": 2}, family="gan")
+    assert torch.equal(checkpoint.load_state_dict(tmp_path / "model.safetensors")["w"], torch.ones(2))
+    assert checkpoint.read_config(tmp_path)["v"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]

@@ -136,3 +136,24 @@ def test_class_from_pretrained_checks_the_class(tmp_path):
 def test_config_values_are_typed_and_bounded(bad, match):
     with pytest.raises(ConfigError, match=match):
         gpt2.GPTConfig.from_dict({"n_embd": 64, "n_head": 2, **bad})
+
+
+def test_the_readme_swap_point_examples_run():
+    """The README's "Swap points" code block, run as written (with a tiny model for `model` and `ids`)."""
+    from dataclasses import dataclass
+    from pathlib import Path
+
+    from genzoo.nn import set_attention_backend
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme[readme.index("## Swap points"):]
+    start = block.index("```python") + len("```python")
+    code = block[start:block.index("```", start)]
+    model = gpt2.GPT(gpt2.GPTConfig(vocab_size=10, n_positions=8, n_embd=8, n_layer=1, n_head=2)).eval()
+    scope = {"torch": torch, "dataclass": dataclass, "genzoo": genzoo, "gan": gan, "cyclegan": cyclegan,
+             "model": model, "ids": torch.tensor([[1, 2, 3]])}
+    try:
+        exec(code, scope)
+    finally:
+        set_attention_backend("sdpa")
+    assert scope["G"].sample(2, seed=0).shape == (2, 1, 28, 28)

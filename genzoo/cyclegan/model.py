@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
+from ..nn import layers
 from ..pretrained import Config, PretrainedModel
 
 NORMS = ("instance", "batch")
@@ -102,9 +103,7 @@ class DiscriminatorConfig(Config):
 
 def make_norm(kind: str, channels: int) -> nn.Module:
     # junyanz's instance norm has no affine parameters and no running statistics, so it adds no state_dict keys.
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    return nn.BatchNorm2d(channels)
+    return layers.norm(kind, channels)
 
 
 class ConvNormAct(nn.Module):

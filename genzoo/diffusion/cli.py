@@ -2,26 +2,32 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
 from pathlib import Path
 
 import torch
+
+from .schedulers import DDPMScheduler, scheduler_kinds
 
 EMBEDDED = "mnist-ddpm"
 DEMO_STEPS = 20  # DDIM steps for the embedded model's demo
 
 
 def _sample_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genzoo sample", description="Sample images from a DDPM U-Net with DDPM or "
-                                "DDIM, e.g. `genzoo sample ddpm-cifar10-32 --scheduler ddim --steps 50 --n 16`.")
+    p = argparse.ArgumentParser(prog="genzoo sample", description="Sample images from a DDPM U-Net with any "
+                                "scheduler, e.g. `genzoo sample ddpm-cifar10-32 --scheduler dpm++2m --steps 20`.")
     p.add_argument("model", help="catalog name (genzoo list --family diffusion), local folder or Hub repo id")
-    p.add_argument("--scheduler", default="ddim", help="ddim (default) or ddpm")
+    p.add_argument("--scheduler", default="ddim",
+                   help="ddim (default), ddpm, dpm++2m (DPM-Solver++ 2M, good in 15-25 steps) or euler_a (Euler "
+                        f"ancestral); all names: {', '.join(scheduler_kinds())}")
     p.add_argument("--steps", type=int, default=None,
-                   help="sampling steps (default: 50 for DDIM, the training timesteps (1000) for DDPM)")
+                   help="sampling steps (default: the training timesteps (1000) for DDPM, 50 for the others)")
     p.add_argument("--eta", type=float, default=None, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
     p.add_argument("--n", type=int, default=16, help="number of images (default 16)")
-    p.add_argument("--batch-size", type=int, default=None, help="images per U-Net call (default: all n at once)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per U-Net call (default: all n at once); the images do not depend on it")
+    p.add_argument("--seed", type=int, default=0, help="image i's noise depends on the seed and i only")
     p.add_argument("--size", type=int, default=None, help="image size (default: the model's training size)")
     p.add_argument("--out", default="samples.png", help="output grid PNG (default samples.png)")
     p.add_argument("--nrow", type=int, default=None, help="images per grid row")
@@ -42,30 +48,25 @@ def sample(argv) -> int:
 
     args = _sample_parser().parse_args(argv)
     scheduler = load_scheduler(args.model, kind=args.scheduler, revision=args.revision)  # bad kind fails first
-    if args.eta is not None and args.scheduler.lower() != "ddim":
-        raise ConfigError("--eta only applies to --scheduler ddim")
-    steps = args.steps if args.steps is not None else (50 if args.scheduler.lower() == "ddim" else
-                                                        scheduler.num_train_timesteps)
+    if args.eta is not None and "eta" not in inspect.signature(scheduler.step).parameters:
+        raise ConfigError(f"--eta only applies to --scheduler ddim, not {args.scheduler}")
+    steps = args.steps if args.steps is not None else (scheduler.num_train_timesteps
+                                                        if isinstance(scheduler, DDPMScheduler) else 50)
     if args.n < 1:
         raise ConfigError(f"--n must be >= 1, got {args.n}")
-    batch = args.batch_size or args.n
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     unet = from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
 
     start = time.perf_counter()
-    images, trajectories = [], []
-    for first in range(0, args.n, batch):
-        count = min(batch, args.n - first)
-        out = draw(unet, scheduler, n=count, steps=steps, seed=args.seed + first, eta=args.eta,
-                   size=args.size, return_trajectory=args.strip is not None, trajectory_points=args.strip_points)
-        if args.strip is not None:
-            out, trajectory = out
-            trajectories.append(trajectory)
-        images.append(out.cpu())
-    images = torch.cat(images)
-    written = [save_image(images, args.out, nrow=args.nrow)]
+    out = draw(unet, scheduler, n=args.n, steps=steps, seed=args.seed, eta=args.eta, size=args.size,
+               batch_size=args.batch_size, return_trajectory=args.strip is not None,
+               trajectory_points=args.strip_points)
+    images, trajectory = out if args.strip is not None else (out, None)
+    written = [save_image(images.cpu(), args.out, nrow=args.nrow)]
     if args.strip is not None:
-        strip = denoising_strip(trajectories[0], max_images=min(4, args.n))
-        written.append(save_image(strip, args.strip, nrow=len(trajectories[0])))
+        strip = denoising_strip(trajectory, max_images=min(4, args.n))
+        written.append(save_image(strip, args.strip, nrow=len(trajectory)))
     print(f"{args.n} images, {type(scheduler).__name__} {steps} steps, {time.perf_counter() - start:.1f} s -> "
           + ", ".join(str(p) for p in written))
     return 0
@@ -131,9 +132,7 @@ def demo_samples(n: int, seed: int = 0) -> torch.Tensor:
     from .sampling import sample as draw
 
     unet, scheduler = _embedded_model()
-    images = [draw(unet, scheduler, n=min(256, n - i), steps=DEMO_STEPS, seed=seed + i, progress=n > 64)
-              for i in range(0, n, 256)]
-    return torch.cat(images)
+    return draw(unet, scheduler, n=n, steps=DEMO_STEPS, seed=seed, batch_size=256, progress=n > 64)
 
 
 def demo(out_dir, n: int = 64, steps: int = DEMO_STEPS) -> list[Path]:

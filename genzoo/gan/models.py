@@ -18,14 +18,14 @@ loss in losses.py starts from logits (numerically stable); `D.probability(x)` ap
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..nn.layers import activation, check_activation
+from ..nn.layers import activation, check_activation, check_norm, norm
 from ..pretrained import Config, PretrainedModel
 from ..runtime import make_generator, randn
 
@@ -82,8 +82,7 @@ class DCGANConfig(Config):
     def __post_init__(self):
         super().__post_init__()
         _ladder(self.image_size)  # validates
-        if self.d_norm not in ("batch", "layer", "none"):
-            raise ConfigError(f"d_norm={self.d_norm!r}: one of 'batch', 'layer', 'none'")
+        check_norm(self.d_norm, option="d_norm")
 
     @property
     def data_shape(self) -> tuple:
@@ -382,8 +381,7 @@ class DCGANDiscriminator(Discriminator):
         for i, ((k, s, p), c_in, c_out) in enumerate(zip(ladder[:-1], widths[:-1], widths[1:])):
             layers.append(nn.Conv2d(c_in, c_out, k, s, p, bias=False))
             if i > 0:  # no norm on the first layer (Radford et al.); Identity keeps the published indices
-                layers.append({"batch": lambda: nn.BatchNorm2d(c_out), "none": nn.Identity,
-                               "layer": lambda: nn.GroupNorm(1, c_out)}[config.d_norm]())
+                layers.append(norm(config.d_norm, c_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
         k, s, p = ladder[-1]
         layers.append(nn.Conv2d(widths[-1], 1, k, s, p, bias=False))
