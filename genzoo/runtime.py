@@ -127,6 +127,16 @@ def check_finite(x: torch.Tensor, what: str, hint: str = "") -> None:
                              f"{'; ' + hint if hint else ''}")
 
 
+def check_logits(logits: torch.Tensor, what: str = "the model's next-token logits") -> None:
+    """Before choosing a token: NaN or +inf anywhere, or a row with no finite logit (-inf is a masked token), is a
+    model that overflowed. Raise NumericalError rather than emit a token (greedy on NaN picks id 0, '!' in GPT-2)
+    or hit torch.multinomial's device-side assert on CUDA. One host sync."""
+    bad = torch.isnan(logits).any() | torch.isposinf(logits).any() | torch.isneginf(logits).all(dim=-1).any()
+    if bool(bad):
+        raise NumericalError(f"{what} hold NaN or infinite values ({logits.dtype}, {logits.device}): an fp16 "
+                             f"overflow? run the model in bfloat16 or float32")
+
+
 # -- TF32 ----------------------------------------------------------------------------------------------------------
 def allow_tf32(enabled: bool) -> None:
     """TF32 for float32 matmuls and cuDNN convolutions on CUDA: True is faster, False is exact float32.

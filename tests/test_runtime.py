@@ -118,3 +118,13 @@ def test_cuda_index_is_checked_against_the_device_count(monkeypatch):
     assert resolve_device("cuda") == torch.device("cuda")
     with pytest.raises(ConfigError, match=r"'cuda:2' does not exist: torch sees 2 CUDA GPU\(s\), cuda:0 to cuda:1"):
         resolve_device("cuda:2")
+
+
+def test_check_logits_allows_masked_tokens_only():
+    from genzoo.errors import NumericalError
+    from genzoo.runtime import check_logits
+
+    check_logits(torch.tensor([[0.0, -float("inf"), 3.0]]))         # top-k / top-p masks are -inf: fine
+    for bad in ([[float("nan"), 0.0, 1.0]], [[float("inf"), 0.0, 1.0]], [[-float("inf")] * 3]):
+        with pytest.raises(NumericalError, match="NaN or infinite"):
+            check_logits(torch.tensor(bad))

@@ -22,8 +22,8 @@ import math
 
 import torch
 
-from ..errors import ConfigError, NumericalError
-from ..runtime import make_generator, multinomial
+from ..errors import ConfigError
+from ..runtime import check_logits, make_generator, multinomial
 
 _DEFAULT = object()
 
@@ -58,14 +58,6 @@ def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None = No
         logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
     probs = logits.softmax(dim=-1)
     return multinomial(probs, generator)  # drawn where the generator lives (runtime's one rule)
-
-
-def check_logits(logits: torch.Tensor) -> None:
-    """NaN or +inf anywhere, or a row with no finite logit, is a model that overflowed: say so."""
-    bad = torch.isnan(logits).any() | torch.isposinf(logits).any() | torch.isneginf(logits).all(dim=-1).any()
-    if bool(bad):
-        raise NumericalError(f"the model's next-token logits hold NaN or infinite values ({logits.dtype}, "
-                             f"{logits.device}): an fp16 overflow? run the model in bfloat16 or float32")
 
 
 def _prepare(model, input_ids, attention_mask):
