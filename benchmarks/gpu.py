@@ -2,6 +2,7 @@
 
     python benchmarks/gpu.py                                  # on a CUDA machine: the full run (not yet timed)
     python benchmarks/gpu.py --device cpu --quick --out /tmp/gpu-quick.md     # the same code path, tiny shapes
+    python benchmarks/gpu.py --sections XL --out benchmarks/results/gpu-xl.md  # one part (124M, XL, ddim, vae)
 
 What it measures (random weights, saved once and loaded by both libraries, so both run the same numbers):
   1. the memory floor: a device-to-device copy bandwidth probe (bytes read + written per second);
@@ -281,13 +282,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few steps: checks the script end to end")
-    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per measurement (default 5; 2 quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per measurement (default 3; 2 quick)")
+    parser.add_argument("--sections", default="124M,XL,ddim,vae",
+                        help="comma-separated subset of 124M,XL,ddim,vae (to split a long run; the floor always runs)")
     parser.add_argument("--prompt", type=int, default=None, help="prompt tokens (default 32; 8 quick)")
     parser.add_argument("--new", type=int, default=None, help="new tokens (default 256; 16 quick)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gpu.md"))
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     args = parser.parse_args(argv)
-    args.rounds = args.rounds or (2 if args.quick else 5)
+    args.rounds = args.rounds or (2 if args.quick else 3)
+    sections = set(args.sections.split(","))
+    unknown = sections - {"124M", "XL", "ddim", "vae"}
+    if unknown:
+        sys.exit(f"unknown --sections {sorted(unknown)}: choose from 124M, XL, ddim, vae")
     args.prompt = args.prompt or (8 if args.quick else 32)
     args.new = args.new or (16 if args.quick else 256)
     out = Path(args.out)
@@ -301,7 +308,8 @@ def main(argv=None):
     bandwidth = copy_bandwidth(device, (64 << 20) if args.quick else GiB)
     print(f"copy bandwidth {bandwidth / 1e9:.0f} GB/s", flush=True)
 
-    shapes = ["tiny (--quick)"] if args.quick else ["124M", "XL-shaped (1.56B)"]
+    wanted = [name for key, name in (("124M", "124M"), ("XL", "XL-shaped (1.56B)")) if key in sections]
+    shapes = ["tiny (--quick)"] if args.quick and wanted else wanted
     dtypes = [torch.bfloat16] if args.quick else [torch.bfloat16, torch.float16]
     gpt_rows, gpt_notes = [], []
     for name in shapes:
@@ -312,9 +320,11 @@ def main(argv=None):
             gpt_notes.append(notes)
             print("\n".join(rows), "\n", notes, flush=True)
     image_dtypes = [torch.float32, torch.float16] + ([] if args.quick else [torch.bfloat16])
-    ddim = [guarded(ddim_row, f"DDIM {dtype}", dtype, device, args)[0] for dtype in image_dtypes[:2]]
+    ddim = [guarded(ddim_row, f"DDIM {dtype}", dtype, device, args)[0] for dtype in image_dtypes[:2]
+            if "ddim" in sections]
     print("\n".join(ddim), flush=True)
-    vae_rows = [guarded(vae_row, f"SD-VAE {dtype}", dtype, device, args)[0] for dtype in image_dtypes]
+    vae_rows = [guarded(vae_row, f"SD-VAE {dtype}", dtype, device, args)[0] for dtype in image_dtypes
+                if "vae" in sections]
     print("\n".join(vae_rows), flush=True)
 
     command = "python benchmarks/gpu.py " + " ".join(argv if argv is not None else sys.argv[1:])
