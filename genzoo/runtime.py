@@ -108,9 +108,9 @@ def randn(shape, generator=None, device="cpu", dtype=torch.float32, draw_on=None
 def multinomial(probs: torch.Tensor, generator=None) -> torch.Tensor:
     """One draw per row of (B, V) probabilities -> (B,) indices, the noise drawn where `generator` lives.
 
-    argmax(p / q) with q ~ Exp(1) picks i with probability p_i: this is how torch.multinomial draws one sample,
-    with the same generator calls, so on one device it returns exactly what torch.multinomial(probs, 1) does. It
-    also never syncs with the host and never hits a device-side assert (check the input for NaN first).
+    argmax(p / q) with q ~ Exp(1) picks i with probability p_i. It is how torch.multinomial draws one sample, with
+    the same generator calls (on the CPU the result is identical, tests/test_runtime.py checks it). Unlike
+    torch.multinomial it never syncs with the host and never hits a device-side assert (check for NaN first).
     """
     check_generator(generator)
     where = draw_device(generator, probs.device)
