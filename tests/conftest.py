@@ -15,6 +15,11 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 TEST_THREADS = int(os.environ.get("GENZOO_TEST_THREADS", "1"))
 torch.set_num_threads(TEST_THREADS)
 
+# Parity tolerances are float32 tolerances: no TF32 on a GPU (genzoo.runtime documents the policy).
+from genzoo.runtime import allow_tf32  # noqa: E402
+
+allow_tf32(False)
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_threads():

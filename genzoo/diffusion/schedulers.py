@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..runtime import randn
 
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
@@ -133,8 +134,8 @@ def gaussian_noise(shape, generator=None, device=None, dtype=torch.float32) -> t
         if len(generator) != shape[0]:
             raise ConfigError(f"{len(generator)} generators for a batch of {shape[0]}: pass one per sample")
         return torch.cat([gaussian_noise((1, *shape[1:]), g, device, dtype) for g in generator])
-    draw_on = generator.device if generator is not None else (device or "cpu")
-    return torch.randn(shape, generator=generator, device=draw_on, dtype=dtype).to(device or draw_on)
+    target = device if device is not None else (generator.device if generator is not None else "cpu")
+    return randn(shape, generator, device=target, dtype=dtype)   # genzoo.runtime's one rule
 
 
 def predict_x0_and_eps(model_output, sample, alpha_prod_t, prediction_type: str):

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..nn.layers import activation, check_activation, check_norm, norm
 from ..pretrained import Config, PretrainedModel
-from ..runtime import make_generator
+from ..runtime import make_generator, randn
 
 FAMILY = "gan"
 
@@ -199,8 +199,7 @@ class Generator(GANModule):
         n = _check_count(n)
         g = make_generator(seed, generator, "cpu")
         # A seed draws on the CPU, so it gives the same samples on CPU and CUDA; a passed generator draws where it lives.
-        z = torch.randn(n, self.latent_dim, generator=g, device=g.device if g is not None else "cpu")
-        return z.to(self.device, self.dtype)
+        return randn((n, self.latent_dim), g, device=self.device, draw_on="cpu").to(self.dtype)
 
     @torch.no_grad()
     def sample(self, n: int, seed=None, generator=None, labels=None, batch_size: int = 256,

@@ -36,10 +36,9 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..runtime import make_generator
+from ..runtime import check_logits, make_generator, multinomial
 from .processors import (EosStop, LogitsProcessorList, MaxTime, MinNewTokens, NoRepeatNGram, RepetitionPenalty,
                          StoppingCriteriaList, StopStrings, Temperature, TopK, TopP, WithoutPadding, as_list)
-
 _DEFAULT = object()
 
 
@@ -84,10 +83,12 @@ def sampling_filters(temperature, top_k=None, top_p=None) -> LogitsProcessorList
 
 
 def choose_next(scores: torch.Tensor, greedy: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(B, V) processed scores -> (B,) ids: the argmax, or a draw from their softmax."""
+    """(B, V) processed scores -> (B,) ids: the argmax, or a draw from their softmax. NaN/inf scores raise
+    NumericalError (never a token chosen from garbage)."""
+    check_logits(scores)
     if greedy:
         return scores.argmax(dim=-1)
-    return torch.multinomial(scores.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+    return multinomial(scores.softmax(dim=-1), generator)  # drawn where the generator lives (runtime's one rule)
 
 
 def sample_next(logits: torch.Tensor, temperature: float, top_k: int | None = None, top_p: float | None = None,

@@ -148,7 +148,9 @@ class Temperature:
         self.temperature = float(temperature)
 
     def __call__(self, input_ids, scores):
-        return scores / self.temperature
+        # The largest score moved to 0 first (softmax is unchanged): a tiny temperature then gives -inf for every
+        # other token, i.e. greedy, instead of inf - inf = NaN.
+        return (scores - scores.max(dim=-1, keepdim=True).values) / self.temperature
 
 
 class TopK:

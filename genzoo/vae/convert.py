@@ -131,6 +131,7 @@ def infer_autoencoder_kl_config(state_dict: dict, config_json: dict | None = Non
             # diffusers' default: sd-vae-ft-mse's config.json predates the field and relies on it.
             scaling_factor=float(scaling_factor) if scaling_factor is not None else 0.18215,
             shift_factor=config_json.get("shift_factor"),
+            force_upcast=config_json.get("force_upcast", True),  # diffusers' default, as for scaling_factor
         )
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from e
