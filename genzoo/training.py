@@ -52,6 +52,8 @@ CHECKPOINTS_DIR = "checkpoints"
 RUN_FILES = (STATE_NAME, LOG_NAME, PLOT_NAME, SAMPLES_DIR, CHECKPOINTS_DIR)
 # Settings that define a run: a resume takes them from the saved config (see resolve_resume_config).
 BASE_RUN_FIELDS = ("seed", "batch_size")
+# Settings of this session only: never taken from the saved run.
+SESSION_FIELDS = ("out_dir", "resume", "overwrite", "device", "progress", "threads")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -78,6 +80,7 @@ class TrainConfig:
     threads: int | None = None    # torch.set_num_threads (1 is often fastest for small models on a busy CPU)
 
     def __post_init__(self):
+        self.out_dir = os.fspath(self.out_dir)
         for name in ("steps", "batch_size", "grad_accum", "save_every", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
@@ -165,21 +168,22 @@ def _plain(value):
 
 
 def resolve_resume_config(config, saved: dict, run_fields, out_dir="the run"):
-    """The config to resume with: each run-defining field the caller left at its default takes the saved value;
-    one set to something else than the run used is an error (nothing is silently ignored or changed)."""
-    defaults = {f.name: f for f in fields(config)}
+    """The config to resume with. Every setting left at its default takes the run's saved value (so a resume
+    repeats nothing, and continues to the run's own step count). A setting given now keeps the new value (a
+    longer run, a lower lr), except the run-defining ones (run_fields: architecture, data, seed) where a value
+    that differs from the run's is an error: nothing is silently ignored."""
     updates, conflicts = {}, []
-    for name in run_fields:
-        if name not in saved or name not in defaults:
+    for spec in fields(config):
+        name = spec.name
+        if name in SESSION_FIELDS or name not in saved:
             continue
         given, was = getattr(config, name), saved[name]
         if _plain(given) == _plain(was):
             continue
-        spec = defaults[name]
         default = spec.default_factory() if spec.default_factory is not MISSING else spec.default
         if _plain(given) == _plain(default):
-            updates[name] = tuple(was) if isinstance(given, tuple) else was
-        else:
+            updates[name] = tuple(was) if isinstance(default, tuple) and was is not None else was
+        elif name in run_fields:
             conflicts.append(f"{name}={given!r} (the run used {was!r})")
     if conflicts:
         raise ConfigError(f"cannot resume {out_dir} with {', '.join(conflicts)}: a resume continues the run with its "
@@ -491,7 +495,7 @@ class Run:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         save_model(self.out_dir)
-        state = {"family": self.family, "step": step, "config": asdict(self.config), "seconds": self.seconds,
+        state = {"family": self.family, "step": step, "config": json.loads(json.dumps(asdict(self.config), default=str)), "seconds": self.seconds,
                  "models": {k: m.state_dict() for k, m in models.items()},
                  "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                  "scalers": {k: s.state_dict() for k, s in self.scalers.items() if s.is_enabled()},
