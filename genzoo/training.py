@@ -31,6 +31,7 @@ A loop built on this module looks like:
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -172,6 +173,7 @@ def resolve_resume_config(config, saved: dict, run_fields, out_dir="the run"):
     repeats nothing, and continues to the run's own step count). A setting given now keeps the new value (a
     longer run, a lower lr), except the run-defining ones (run_fields: architecture, data, seed) where a value
     that differs from the run's is an error: nothing is silently ignored."""
+    explicit = getattr(config, "explicit_fields", None)  # set by the command line: the options typed
     updates, conflicts = {}, []
     for spec in fields(config):
         name = spec.name
@@ -181,7 +183,7 @@ def resolve_resume_config(config, saved: dict, run_fields, out_dir="the run"):
         if _plain(given) == _plain(was):
             continue
         default = spec.default_factory() if spec.default_factory is not MISSING else spec.default
-        if _plain(given) == _plain(default):
+        if (name not in explicit) if explicit is not None else (_plain(given) == _plain(default)):
             updates[name] = tuple(was) if isinstance(default, tuple) and was is not None else was
         elif name in run_fields:
             conflicts.append(f"{name}={given!r} (the run used {was!r})")
@@ -594,8 +596,23 @@ def add_common_arguments(parser, defaults: TrainConfig, epochs: bool = False) ->
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="plain log lines, no bar")
 
 
+def parse_args(parser, argv):
+    """parser.parse_args(argv), plus the set of options the user actually typed (args.explicit): a resume takes
+    every other setting from the run, even one typed with its default value."""
+    unset = object()
+    probe = argparse.Namespace(**{a.dest: unset for a in parser._actions if a.dest != "help"})
+    parser.parse_args(argv, namespace=probe)
+    args = parser.parse_args(argv)
+    args.explicit = {k for k, v in vars(probe).items() if v is not unset}
+    return args
+
+
 def config_from_args(config_class, args, **overrides):
-    """Build config_class from an argparse namespace: attributes named like its fields, then overrides."""
+    """Build config_class from an argparse namespace: attributes named like its fields, then overrides (computed
+    from options of the same name). Records which fields the user typed (see parse_args)."""
     names = {f.name for f in fields(config_class)}
     values = {k: v for k, v in vars(args).items() if k in names}
-    return config_class(**{**values, **overrides})
+    config = config_class(**{**values, **overrides})
+    if hasattr(args, "explicit"):
+        config.explicit_fields = set(args.explicit) & names
+    return config

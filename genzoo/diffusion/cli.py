@@ -72,7 +72,7 @@ def sample(argv) -> int:
 
 
 def train(argv) -> int:
-    from ..training import add_common_arguments, config_from_args
+    from ..training import add_common_arguments, config_from_args, parse_args
     from .train import LOSSES, TrainConfig, train as run
 
     defaults = TrainConfig()
@@ -96,7 +96,7 @@ def train(argv) -> int:
     p.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
     p.add_argument("--ema-decay", type=float, default=defaults.ema_decay)
     p.add_argument("--sample-steps", type=int, default=defaults.sample_steps, help="DDIM steps of the samples/ grids")
-    args = p.parse_args(argv)
+    args = parse_args(p, argv)
     levels = len(args.block_out_channels)
     attention_levels = args.attention if args.attention is not None else [levels - 1]
     size = None if args.size is None else (args.size[0] if len(args.size) == 1 else tuple(args.size))

@@ -58,7 +58,7 @@ def generate(argv: list[str]) -> int:
 
 
 def train(argv: list[str]) -> int:
-    from ..training import add_common_arguments, config_from_args
+    from ..training import add_common_arguments, config_from_args, parse_args
     from .train import TrainConfig
     from .train import train as run_training
 
@@ -75,7 +75,7 @@ def train(argv: list[str]) -> int:
     for name in ("dropout", "min_lr", "weight_decay", "grad_clip", "val_fraction"):
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=getattr(defaults, name))
     parser.add_argument("--no-bias", dest="bias", action="store_false", help="no biases in Linear and LayerNorm")
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     result = run_training(config_from_args(TrainConfig, args))
     if int(os.environ.get("RANK", "0")) == 0:
         losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())

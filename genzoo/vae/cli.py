@@ -149,7 +149,7 @@ def _size(values):
 
 
 def train(argv) -> int:
-    from ..training import add_common_arguments, config_from_args
+    from ..training import add_common_arguments, config_from_args, parse_args
     from .train import TrainConfig, train as train_loop
 
     defaults = TrainConfig()
@@ -173,7 +173,7 @@ def train(argv) -> int:
     parser.add_argument("--beta", type=float, default=defaults.beta, help="weight of the KL term")
     parser.add_argument("--recon", choices=("bce", "mse"), default=None, help="default: bce for mnist, mse for folders")
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     widths = tuple(args.widths) if args.widths else None
     result = train_loop(config_from_args(TrainConfig, args, size=_size(args.size), widths=widths))
     print(f"step {result.step}: saved to {result.out_dir} (genzoo sample {result.out_dir}; "
