@@ -1,7 +1,7 @@
 """One image-folder loader for every family: the same files, sizes and channels whoever trains on the folder.
 
     folder = ImageFolder("faces/")                 # every image under faces/, recursively
-    folder.size, folder.channels                   # inferred: the most common (height, width); 1 if all grayscale
+    folder.size, folder.channels                   # inferred: the most common (height, width); 1 if all gray
     images, labels = folder.load()                 # (N, C, H, W) floats in [-1, 1]; labels from subfolders
 
 Resizing: `fit="crop"` (default) scales the shorter side to the target and cuts the centre (no distortion);
@@ -74,7 +74,7 @@ class ImageFolder(torch.utils.data.Dataset):
             try:
                 with Image.open(path) as image:
                     sizes[(image.height, image.width)] += 1
-                    gray = gray and image.mode in GRAYSCALE_MODES
+                    gray = gray and is_grayscale(image)
             except (OSError, UnidentifiedImageError) as e:
                 raise ConfigError(f"{path} is not an image Pillow can read: {e}") from e
         return sizes.most_common(1)[0][0], 1 if gray else 3
@@ -101,6 +101,18 @@ class ImageFolder(torch.utils.data.Dataset):
         """Every image in memory: ((N, C, H, W) floats, (N,) labels)."""
         images = torch.stack([self.read(p) for p in self.files])
         return images, torch.tensor(self.labels, dtype=torch.long)
+
+
+def is_grayscale(image) -> bool:
+    """A grayscale mode, or colour channels that agree (a gray image saved as RGB JPEG or WebP) up to rounding."""
+    if image.mode in GRAYSCALE_MODES:
+        return True
+    import numpy as np
+
+    small = image.convert("RGB")
+    small.thumbnail((64, 64))
+    pixels = np.asarray(small, dtype=np.int16)
+    return int(np.abs(pixels[..., 0] - pixels[..., 1]).max()) <= 3 and int(np.abs(pixels[..., 1] - pixels[..., 2]).max()) <= 3
 
 
 def fit_image(image, size, fit: str = "crop"):
