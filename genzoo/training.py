@@ -570,6 +570,24 @@ def plot_losses(log_path, png_path, width: int = 640, height: int = 400) -> Path
 
 # --- command lines ------------------------------------------------------------------------------------------------
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help with every option's default, including options without help text; flags (--flip) show none."""
+
+    _NO_HELP = "\0"
+
+    def _format_action(self, action):
+        if action.help is None and action.option_strings:
+            action.help = self._NO_HELP
+        return super()._format_action(action)
+
+    def _get_help_string(self, action):
+        if action.help == self._NO_HELP:
+            return "default: %(default)s"
+        if action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_common_arguments(parser, defaults: TrainConfig, epochs: bool = False) -> None:
     """The options every `genzoo train F` shares, spelled the same everywhere (defaults from the family's config)."""
     parser.add_argument("--out", dest="out_dir", default=defaults.out_dir, help="run folder")
@@ -593,7 +611,8 @@ def add_common_arguments(parser, defaults: TrainConfig, epochs: bool = False) ->
     parser.add_argument("--dtype", default=defaults.dtype, choices=PRECISIONS,
                         help="autocast precision (auto: bf16/fp16 on CUDA, fp32 on CPU)")
     parser.add_argument("--threads", type=int, default=defaults.threads, help="CPU threads (torch.set_num_threads)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="plain log lines, no bar")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="plain log lines instead of the progress bar")
 
 
 def parse_args(parser, argv):

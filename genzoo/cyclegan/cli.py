@@ -43,11 +43,11 @@ def translate(argv) -> int:
 
 
 def train(argv) -> int:
-    from ..training import add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
     from .train import MODES, TrainConfig, train as run_training
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="genzoo train cyclegan", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = argparse.ArgumentParser(prog="genzoo train cyclegan", formatter_class=HelpFormatter,
                                      description="Train a CycleGAN on two unpaired image folders, or (--mode pix2pix) "
                                                  "a pix2pix model on a folder of aligned A|B side-by-side images.")
     add_common_arguments(parser, defaults, epochs=True)

@@ -72,11 +72,11 @@ def sample(argv) -> int:
 
 
 def train(argv) -> int:
-    from ..training import add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
     from .train import LOSSES, TrainConfig, train as run
 
     defaults = TrainConfig()
-    p = argparse.ArgumentParser(prog="genzoo train diffusion", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = argparse.ArgumentParser(prog="genzoo train diffusion", formatter_class=HelpFormatter,
                                 description="Train a DDPM U-Net on MNIST or on a folder of images (book ch. 15).")
     add_common_arguments(p, defaults, epochs=True)
     p.add_argument("--data", default=defaults.data, help="'mnist' (shipped) or a folder of images (searched recursively)")

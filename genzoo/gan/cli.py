@@ -88,13 +88,13 @@ def write_output(out: torch.Tensor, path, nrow=None, argmax: bool = False) -> Pa
 
 
 def train(argv) -> int:
-    from ..training import add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
     from .models import PRESETS
     from .train import TrainConfig
     from .train import train as run_training
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="genzoo train gan", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = argparse.ArgumentParser(prog="genzoo train gan", formatter_class=HelpFormatter,
                                      description="Train a GAN (one loop for every loss).")
     add_common_arguments(parser, defaults, epochs=True)
     parser.add_argument("--data", default=defaults.data,

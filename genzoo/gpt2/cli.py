@@ -58,12 +58,12 @@ def generate(argv: list[str]) -> int:
 
 
 def train(argv: list[str]) -> int:
-    from ..training import add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
     from .train import TrainConfig
     from .train import train as run_training
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="genzoo train gpt2", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = argparse.ArgumentParser(prog="genzoo train gpt2", formatter_class=HelpFormatter,
                                      description="Train a small GPT on a text file (default: Tiny Shakespeare, "
                                                  "characters). Runs under torchrun for DDP.")
     add_common_arguments(parser, defaults)

@@ -149,11 +149,11 @@ def _size(values):
 
 
 def train(argv) -> int:
-    from ..training import add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
     from .train import TrainConfig, train as train_loop
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="genzoo train vae", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = argparse.ArgumentParser(prog="genzoo train vae", formatter_class=HelpFormatter,
                                      description="Train a VAE (or a plain autoencoder) on MNIST or a folder of images.")
     add_common_arguments(parser, defaults, epochs=True)
     parser.add_argument("--data", default=defaults.data, help="'mnist' (genzoo's 8k training digits) or a folder of images")
