@@ -240,3 +240,20 @@ def test_two_process_gloo_run_interrupted_and_resumed_equals_the_uninterrupted_r
 
     with pytest.raises(ConfigError, match="2 process"):
         train(TrainConfig(out_dir=str(tmp_path / "resumed"), resume=True, steps=7, device="cpu", progress=False))
+
+
+@pytest.mark.parametrize("family,args", [
+    ("diffusion", ["--block-out-channels", "8", "16", "--norm-groups", "4", "--batch-size", "4"]),
+    ("vae", ["--kind", "mlp", "--hidden", "16", "--latent-dim", "2", "--batch-size", "8"]),
+    ("gan", ["--data", "curve", "--batch-size", "8"]),
+    ("cyclegan", ["--data", "mnist-invert", "--ngf", "2", "--n-blocks", "1", "--ndf", "2", "--n-layers-d", "1"]),
+])
+def test_every_family_trains_under_torchrun_with_two_processes(tmp_path, family, args):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "genzoo",
+           "train", family, "--out", str(tmp_path), "--steps", "2", "--device", "cpu", "--no-progress", *args]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = torch.load(tmp_path / "train_state.pt", weights_only=True)
+    assert state["step"] == 2 and len(state["rng"]) == 2
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1  # rank 0 writes, once

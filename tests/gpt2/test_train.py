@@ -129,6 +129,14 @@ def test_cli_generate_and_train(tmp_path, capsys):
     assert genzoo_main(["generate", "x", "--model", str(tmp_path), "--temperature", "-1"]) == 2
     assert "temperature" in capsys.readouterr().err
     assert genzoo_main(["generate", "x", "--model", "no-such-model"]) == 2
+    text = tmp_path / "corpus.txt"
+    text.write_text("to be or not to be, that is the question\n" * 40, encoding="utf-8")
+    assert genzoo_main(["train", "gpt2", "--data", str(text), "--out", str(tmp_path / "own"), "--steps", "2",
+                        "--eval-every", "2", "--eval-iters", "1", "--n-layer", "1", "--n-embd", "16", "--n-head", "2",
+                        "--block-size", "16", "--batch-size", "2", "--no-progress"]) == 0
+    assert set(gpt2.from_pretrained(tmp_path / "own").tokenizer.chars) == set(text.read_text())
+    assert (tmp_path / "own" / "samples" / "step-0000002.txt").is_file()
+    capsys.readouterr()
     with pytest.raises(SystemExit):
         genzoo_main(["train", "gpt2", "--help"])
     assert "(default: 1000)" in capsys.readouterr().out
