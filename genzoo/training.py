@@ -14,20 +14,24 @@ The rules are the same everywhere: a fresh run never replaces a folder holding a
 resume needs train_state.pt; a resume takes the run's own architecture and data from the saved config, and a
 setting given now that contradicts it is an error.
 
-A loop built on this module looks like:
+A loop built on this module looks like (see genzoo/gpt2/train.py for a whole one):
 
     with Run(config, family="gpt2", run_fields=RUN_FIELDS) as run:
-        config = run.config                       # with a resume, the run's saved settings filled in
-        ...build model, optimizer...
-        run.restore(models={"model": model}, optimizers={"opt": opt})   # no-op on a fresh run
-        for step in range(run.step, config.steps):
+        config = run.config                       # with a resume: the run's saved settings filled in
+        model, opt = ..., ...
+        run.restore(models={"model": model}, optimizers={"opt": opt})   # nothing on a fresh run
+        run.progress(total)
+        for step in range(run.step, total):
+            batch = ...                           # drawn from run.data_rng (saved per rank) or epoch_indices()
             for part, weight in micro_batches(batch, config.grad_accum):
                 with run.autocast():
-                    loss = model(part) * weight
-                run.backward(loss)
+                    loss = model(part)
+                run.backward(loss * weight)
             run.optimizer_step(opt, model.parameters(), grad_clip=1.0)
-            run.log(step + 1, {"loss": ...}, lr=...)
-            if run.due(step + 1, config.save_every): run.save(step + 1, save_model)
+            run.log(step + 1, {"loss": loss.item()}, lr=lr)
+            if run.save_due(step + 1):
+                run.save(step + 1, model.save_pretrained, {"model": model}, {"opt": opt})
+        return run.result(model)
 """
 from __future__ import annotations
 
@@ -341,7 +345,7 @@ class Run:
             self.step = int(self.state["step"]) if self.state else 0
             self.scalers: dict[str, torch.amp.GradScaler] = {}
             self.data_rng = torch.Generator().manual_seed(config.seed * 1_000_003 + 7 * self.dist.rank + 1)
-            self.history, self._window, self._bar = [], {}, None
+            self.history, self._window, self._bar, self.total = [], {}, None, None
             self._started = time.time()
             self._seconds_before = float(self.state.get("seconds", 0.0)) if self.state else 0.0
             if self.state is None:
@@ -439,6 +443,7 @@ class Run:
 
     # -- logging
     def due(self, step: int, every: int) -> bool:
+        """Every `every` steps (0: never), and at the last step (known once progress(total) was called)."""
         return step == self.total or (every > 0 and step % every == 0)
 
     def save_due(self, step: int) -> bool:
