@@ -141,6 +141,19 @@ def set_dropout(model: GPT, p: float) -> None:
 
 # --- the model -----------------------------------------------------------------------------------------------------
 
+def check_fine_tune(cfg: TrainConfig, model: GPT) -> None:
+    """A fine-tune keeps the pretrained architecture: an architecture setting asked for that differs from it is an
+    error, not silently ignored (dropout, block_size and the optimisation settings do apply)."""
+    defaults = TrainConfig.__dataclass_fields__
+    explicit = getattr(cfg, "explicit_fields", None)
+    for name in ("n_layer", "n_head", "n_embd", "bias"):
+        given, pretrained = getattr(cfg, name), getattr(model.config, name)
+        asked = name in explicit if explicit is not None else given != defaults[name].default
+        if asked and given != pretrained:
+            raise ConfigError(f"init_from={cfg.init_from!r} has {name}={pretrained!r}; {name}={given!r} cannot apply "
+                              f"to a fine-tune: leave it out (or train from scratch without init_from)")
+
+
 def build_model(cfg: TrainConfig, text: str, device, resume_dir: Path | None = None) -> GPT:
     """The model a run trains: the run's own (resume), a pretrained one (init_from), or a fresh one."""
     from .loading import from_pretrained
@@ -149,6 +162,7 @@ def build_model(cfg: TrainConfig, text: str, device, resume_dir: Path | None = N
         return from_pretrained(resume_dir, device=device, dtype=torch.float32)
     if cfg.init_from:
         model = from_pretrained(cfg.init_from, device=device, dtype=torch.float32)
+        check_fine_tune(cfg, model)
         set_dropout(model, cfg.dropout)
         return model
     tokenizer = make_tokenizer(cfg.tokenizer, text)

@@ -97,6 +97,9 @@ def test_a_user_built_model_and_fine_tuning_with_another_dropout(tmp_path):
     finally:
         gpt2_train.make_optimizer = original
     assert seen["dropout"] and set(seen["dropout"]) == {0.2}
+    with pytest.raises(ConfigError, match="n_embd=8; n_embd=64 cannot apply"):
+        train(TrainConfig(out_dir=str(tmp_path / "bad"), init_from=str(tmp_path / "mine"), n_embd=64, steps=1,
+                          block_size=16, device="cpu", progress=False), data=text)
 
 
 def test_torchrun_two_processes_gloo(tmp_path):
