@@ -5,7 +5,9 @@
 --celeba is the folder holding img_align_celeba/ and list_attr_celeba.txt (the official CelebA release). The script
 links faces with Black_Hair=1 and Blond_Hair=-1 into OUT/data/black and faces with Blond_Hair=1 and Black_Hair=-1
 into OUT/data/blond (symlinks, no copies), then runs `genzoo train cyclegan` on the two folders: 6 residual blocks
-(the paper's choice below 256 px), images resized to size*1.12 and randomly cropped to size. Afterwards:
+(the paper's choice below 256 px), images resized to size*1.12 and randomly cropped to size, random flips. The
+training loop holds the images in memory (float32: about 3 * 143^2 * 4 bytes = 245 KB a face at size 128), so use
+--limit on a small machine. Afterwards:
 
     genzoo translate runs/hair face.jpg blond.jpg --size 128                # black -> blond (G_A)
     genzoo translate runs/hair face.jpg black.jpg --size 128 --direction BtoA
@@ -63,8 +65,8 @@ def main():
     print(f"black hair: {counts['black']} faces, blond hair: {counts['blond']} faces")
     argv = ["--data-a", str(args.out / "data" / "black"), "--data-b", str(args.out / "data" / "blond"),
             "--out", str(args.out), "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-            "--load-size", str(round(args.size * 1.12)), "--crop-size", str(args.size), "--n-blocks", "6",
-            "--device", args.device] + (["--resume"] if args.resume else [])
+            "--load-size", str(round(args.size * 1.12)), "--size", str(args.size), "--flip", "--n-blocks", "6",
+            "--ngf", "64", "--ndf", "64", "--device", args.device] + (["--resume"] if args.resume else [])
     return cli.train(argv)
 
 

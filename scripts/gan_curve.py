@@ -3,7 +3,8 @@
     python scripts/gan_curve.py --steps 2000 --out runs/sine
 
 Writes runs/sine/points.csv (1,000 generated (x, y) points), runs/sine/points.png (a scatter plot drawn with
-Pillow: real curve in grey, generated points in white), and the run folder (checkpoint/, history.json).
+Pillow: real curve in grey, generated points in white), and the run folder (the networks, log.jsonl, loss.png,
+samples/). Run it again with --overwrite to replace a run.
 """
 import argparse
 import math
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from genzoo.gan import PRESETS, cli, data, new_gan, train
+from genzoo.gan.train import TrainConfig
 
 
 def scatter(points: torch.Tensor, path: Path, size: int = 256):
@@ -33,13 +35,14 @@ def main():
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--out", default="runs/sine")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     args = parser.parse_args()
     torch.set_num_threads(1)  # tiny networks: one thread is fastest
     out = Path(args.out)
     generator, discriminator = new_gan(PRESETS["curve"], seed=args.seed)
     points = data.curve_points(128 * 500, "sine", seed=args.seed)  # 500 steps an epoch: a sample file per epoch
-    train(generator, discriminator, points, out_dir=out, epochs=math.ceil(args.steps / 500), max_steps=args.steps,
-          batch_size=128, lr=1e-3, seed=args.seed)
+    train(TrainConfig(out_dir=str(out), steps=args.steps, batch_size=128, lr=1e-3, seed=args.seed, sample_every=500,
+                      overwrite=args.overwrite, device="cpu"), data=points, model=(generator, discriminator))
     points = generator.sample(1000, seed=args.seed)
     error = (points[:, 1] - torch.sin(points[:, 0])).abs().mean().item()
     print(f"mean |y - sin x| over 1,000 generated points: {error:.3f} (points uniform in the box: ~0.6)")

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import torch
 
-from genzoo.cyclegan.data import invert, mnist_inversion
-from genzoo.cyclegan.model import CycleGAN, DiscriminatorConfig, GeneratorConfig
-from genzoo.cyclegan.train import TrainConfig, init_weights, train, translation_error
+from genzoo.cyclegan.data import invert
+from genzoo.cyclegan.train import TrainConfig, build_networks, train, translation_error
 from genzoo.datasets import mnist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,18 +38,16 @@ def main():
     torch.set_num_threads(args.threads)
 
     config = TrainConfig(
-        steps=args.steps, batch_size=16, lr=2e-4, gan_mode="lsgan", lambda_cycle=10.0, lambda_identity=0.5,
-        pool_size=50, seed=0, log_every=50, sample_every=250, save_every=250,
-        generator={"arch": "resnet", "input_nc": 1, "output_nc": 1, "ngf": 8, "n_blocks": 3, "norm": "instance"},
-        discriminator={"ndf": 16, "n_layers": 2, "norm": "instance"})
-    data_a, data_b, _, _ = mnist_inversion("train")
+        out_dir=args.run, resume=args.resume, data="mnist-invert", steps=args.steps, batch_size=16, lr=2e-4,
+        gan_mode="lsgan", lambda_cycle=10.0, lambda_identity=0.5, pool_size=50, seed=0, log_every=50,
+        sample_every=250, save_every=250, netG="resnet", ngf=8, n_blocks=3, norm="instance", ndf=16, n_layers_d=2,
+        device="cpu", dtype="float32")
     heldout, _ = mnist("heldout")
 
-    untrained = CycleGAN.create(GeneratorConfig(**config.generator), DiscriminatorConfig(input_nc=1, **config.discriminator))
-    init_weights(untrained, config.seed)
+    untrained = build_networks(config, 1, 1, (28, 28))
     before = translation_error(untrained.G_A, heldout, invert)
     start = time.perf_counter()
-    nets = train(args.run, data_a, data_b, config, device="cpu", resume=args.resume)
+    nets = train(config).model
     seconds = time.perf_counter() - start
     after_ab = translation_error(nets.G_A, heldout, invert)
     after_ba = translation_error(nets.G_B, invert(heldout), invert)

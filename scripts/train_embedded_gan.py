@@ -3,7 +3,7 @@
     python scripts/train_embedded_gan.py                 # 6.5 CPU-minutes on one core (17 min wall when shared)
     python scripts/train_embedded_gan.py --device cuda   # the same on a GPU (not measured here)
 
-Seeded and resumable (runs/embedded-gan/checkpoint): run it again after an interruption and it continues.
+Seeded and resumable (the run folder runs/embedded-gan): run it again after an interruption and it continues.
 The model: PRESETS["mnist-dcgan"] (latent 64, ngf = ndf = 32, 10 classes), non-saturating BCE loss,
 Adam(2e-4, betas=(0.5, 0.999)), batch 64, as in Radford et al. and pytorch/examples dcgan.
 It trains --epochs epochs (a fixed count, so the result does not depend on the machine's speed); --minutes is
@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 
 from genzoo.gan import PRESETS, data, new_gan, save_gan, train
+from genzoo.gan.train import TrainConfig
+from genzoo.training import STATE_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,18 +41,18 @@ def main():
     run_dir = Path(args.run_dir)
     started = time.time()
     for epoch in range(1, args.epochs + 1):
-        # One epoch per call, resuming from the checkpoint written by the previous one (also after a crash).
-        resume = (run_dir / "checkpoint" / "train_state.pt").is_file()
-        history = train(generator, discriminator, dataset, out_dir=run_dir, loss="bce", epochs=epoch,
-                        batch_size=64, lr=2e-4, betas=(0.5, 0.999), seed=0, device=args.device, resume=resume)
-        if history and history[-1]["epoch"] == epoch:
-            print(json.dumps(history[-1]), flush=True)
+        # One epoch per call, resuming from the state written by the previous one (also after a crash).
+        resume = (run_dir / STATE_NAME).is_file()
+        result = train(TrainConfig(out_dir=str(run_dir), data="mnist", conditional=True, loss="bce", epochs=epoch,
+                                   batch_size=64, lr=2e-4, beta1=0.5, seed=0, device=args.device, dtype="float32",
+                                   resume=resume, save_every=125, sample_every=125, log_every=25, progress=False),
+                       data=dataset, model=(generator, discriminator))
+        print(json.dumps({"epoch": epoch, **(result.history[-1] if result.history else {})}), flush=True)
         if time.time() - started > args.minutes * 60:
             print(f"time budget reached after epoch {epoch}", flush=True)
             break
     trained = {"data": "genzoo.datasets.mnist('train') (8,000 digits)", "loss": "bce", "batch_size": 64,
-               "lr": 2e-4, "epochs": history[-1]["epoch"], "steps": history[-1]["step"],
-               "script": "scripts/train_embedded_gan.py"}
+               "lr": 2e-4, "epochs": epoch, "steps": result.step, "script": "scripts/train_embedded_gan.py"}
     save_gan(args.out, generator.cpu(), discriminator.cpu(), extra_config={"train": trained})
     print(f"saved {args.out} ({time.time() - started:.0f} s wall, {time.process_time():.0f} s CPU in this run)")
 

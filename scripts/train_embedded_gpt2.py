@@ -33,9 +33,9 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="genzoo-shakespeare-"))
     cfg = TrainConfig(out_dir=str(work), data="shakespeare", tokenizer="char", n_layer=4, n_head=4, n_embd=128,
-                      block_size=64, dropout=0.0, batch_size=12, max_iters=args.max_iters, learning_rate=1e-3,
-                      min_lr=1e-4, warmup_iters=100, beta2=0.99, weight_decay=0.1, eval_interval=500, eval_iters=20,
-                      seed=1337, device="cpu")
+                      block_size=64, dropout=0.0, batch_size=12, steps=args.max_iters, lr=1e-3,
+                      min_lr=1e-4, warmup_steps=100, beta2=0.99, weight_decay=0.1, eval_every=500, eval_iters=20,
+                      seed=1337, device="cpu", save_every=500, sample_every=0, dtype="float32")
     started = time.time()
     train(cfg)
     minutes = (time.time() - started) / 60
@@ -45,7 +45,7 @@ def main():
     train_text, val_text = load_text(final)
     splits = {name: torch.tensor(model.tokenizer.encode(text)) for name, text in
               (("train", train_text), ("val", val_text))}
-    losses = estimate_loss(model, splits, final, 0, 1, torch.device("cpu"), torch.autocast("cpu", enabled=False))
+    losses = estimate_loss(model, splits, final)
     model.eval()
     print(f"final (200 batches): train {losses['train']:.4f}, val {losses['val']:.4f}; {minutes:.1f} min")
 
@@ -55,7 +55,7 @@ def main():
     sample = model.generate_text("ROMEO:\n", max_new_tokens=200, temperature=0.8, seed=0)
     (args.out / "README.md").write_text(
         f"# shakespeare-char\n\nA {model.num_parameters() / 1e6:.2f}M-parameter character-level GPT trained by\n"
-        f"`python scripts/train_embedded_gpt2.py` (seed 1337, {cfg.max_iters} steps, {minutes:.1f} min on "
+        f"`python scripts/train_embedded_gpt2.py` (seed 1337, {cfg.steps} steps, {minutes:.1f} min on "
         f"{args.threads} CPU thread(s) of a shared machine).\n\n"
         f"Loss on 200 random batches (12 x 64 characters) of each split of genzoo.datasets.shakespeare "
         f"(first 90% train, last 10% val): train {losses['train']:.4f}, **val {losses['val']:.4f}** "

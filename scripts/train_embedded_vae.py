@@ -34,13 +34,15 @@ def main():
     heldout, _ = datasets.mnist("heldout")
     model = vae.ConvVAE(vae.ConvVAEConfig(in_channels=1, image_size=28, channels=(32, 64), latent_dim=args.latent_dim))
     config = TrainConfig(out_dir=args.run_dir, epochs=args.epochs, batch_size=128, lr=1e-3, beta=1.0, recon="bce",
-                         seed=0, device="cpu")
+                         seed=0, device="cpu", dtype="float32", save_every=500, sample_every=500, log_every=63,
+                         overwrite=True)
     print(f"{model.num_parameters():,} parameters; held-out BCE before training: {evaluate(model, heldout):.1f}")
-    model, history = train(model, train_images, config, heldout=heldout)
+    result = train(config, data=train_images, model=model, heldout=heldout)
+    model = result.model
     model.save_pretrained(args.out)
     with open(Path(args.out) / "training.json", "w") as f:
         json.dump({"script": "scripts/train_embedded_vae.py", "train_config": {**vars(config), "out_dir": "runs/mnist-vae"},
-                   "data": "genzoo.datasets.mnist('train') (8,000 digits)", "history": history}, f, indent=1)
+                   "data": "genzoo.datasets.mnist('train') (8,000 digits)", "history": result.history}, f, indent=1)
     save_image(model.sample(64, seed=0), Path(args.run_dir) / "samples.png", nrow=8)
     print(f"held-out BCE after training: {evaluate(model, heldout):.1f}; wrote {args.out}")
 

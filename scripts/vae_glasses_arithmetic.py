@@ -2,7 +2,7 @@
 
 1. Train a convolutional VAE on a folder of face photos (e.g. the Kaggle "glasses or no glasses" set):
 
-    genzoo train vae --data faces/ --image-size 64 --epochs 50 --out runs/faces-vae
+    genzoo train vae --data faces/ --size 64 --epochs 50 --out runs/faces-vae
 
 2. Sort a few faces into three folders (a handful each is enough: the group means average out the rest), then
 

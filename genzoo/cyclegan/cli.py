@@ -3,7 +3,8 @@
     genzoo translate horse2zebra in.jpg out.jpg [--size 256] [--direction BtoA] [--device cuda]
     genzoo translate horse2zebra photos/ zebras/          a folder, recursively, with a progress bar
     genzoo train cyclegan --data-a black_hair/ --data-b blond_hair/ --out runs/hair --steps 20000
-    genzoo train cyclegan --task mnist-invert --out runs/mnist --steps 2000
+    genzoo train cyclegan --data mnist-invert --out runs/mnist --steps 2000
+    genzoo train cyclegan --mode pix2pix --data facades/train --load-size 286 --size 256 --out runs/facades
 """
 from __future__ import annotations
 
@@ -42,59 +43,49 @@ def translate(argv) -> int:
 
 
 def train(argv) -> int:
-    from .data import ImageFolder, mnist_inversion
-    from .train import TrainConfig, train as run_training
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
+    from .train import MODES, TrainConfig, train as run_training
 
-    parser = argparse.ArgumentParser(prog="genzoo train cyclegan", description="Train a CycleGAN on two unpaired "
-                                     "image folders (or the MNIST inversion toy task); checkpoints go to --out.")
-    data = parser.add_argument_group("data")
-    data.add_argument("--data-a", help="folder of domain A images (e.g. black hair)")
-    data.add_argument("--data-b", help="folder of domain B images (e.g. blond hair)")
-    data.add_argument("--task", choices=("mnist-invert",), help="a built-in toy task instead of folders")
-    data.add_argument("--channels", type=int, default=3, choices=(1, 3))
-    data.add_argument("--load-size", type=int, default=286, help="images are resized to this square first")
-    data.add_argument("--crop-size", type=int, default=256, help="then randomly cropped to this")
-    data.add_argument("--workers", type=int, default=2, help="data loader processes (folders only)")
-    parser.add_argument("--out", required=True, help="run folder: checkpoints, samples/, log.jsonl")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--device", default="auto")
     defaults = TrainConfig()
-    for name in ("steps", "batch_size", "pool_size", "seed", "log_every", "sample_every", "save_every"):
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
-    parser.add_argument("--decay-start", type=int, default=None, help="step where the linear LR decay starts (default: half)")
-    for name in ("lr", "beta1", "lambda_cycle", "lambda_identity"):
-        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
-    parser.add_argument("--gan-mode", choices=("lsgan", "vanilla"), default="lsgan")
-    net = parser.add_argument_group("networks")
-    net.add_argument("--netG", choices=("resnet", "unet"), default="resnet")
-    net.add_argument("--ngf", type=int, default=64)
-    net.add_argument("--n-blocks", type=int, default=9, help="resnet blocks (6 for 128 px, 9 for 256 px)")
-    net.add_argument("--num-downs", type=int, default=8, help="unet downsamplings (7 for 128 px, 8 for 256 px)")
-    net.add_argument("--norm", choices=("instance", "batch"), default="instance")
-    net.add_argument("--dropout", action="store_true")
-    net.add_argument("--ndf", type=int, default=64)
-    net.add_argument("--n-layers-d", type=int, default=3, help="PatchGAN layers (3: 70x70 patches)")
-    args = parser.parse_args(argv)
-
-    if args.task == "mnist-invert":
-        data_a, data_b, _, _ = mnist_inversion("train")
-        channels, workers = 1, 0
-    elif args.data_a and args.data_b:
-        channels, workers = args.channels, args.workers
-        data_a = ImageFolder(args.data_a, channels, args.load_size, args.crop_size)
-        data_b = ImageFolder(args.data_b, channels, args.load_size, args.crop_size)
-    else:
-        parser.error("give --data-a and --data-b, or --task mnist-invert")
-    generator = {"arch": args.netG, "input_nc": channels, "output_nc": channels, "ngf": args.ngf,
-                 "n_blocks": args.n_blocks, "num_downs": args.num_downs, "norm": args.norm, "use_dropout": args.dropout}
-    config = TrainConfig(
-        steps=args.steps, decay_start=args.decay_start, batch_size=args.batch_size, lr=args.lr, beta1=args.beta1,
-        gan_mode=args.gan_mode, lambda_cycle=args.lambda_cycle, lambda_identity=args.lambda_identity,
-        pool_size=args.pool_size, seed=args.seed, log_every=args.log_every, sample_every=args.sample_every,
-        save_every=args.save_every, generator=generator,
-        discriminator={"ndf": args.ndf, "n_layers": args.n_layers_d, "norm": args.norm})
-    run_training(args.out, data_a, data_b, config, device=args.device, resume=args.resume, num_workers=workers)
-    print(f"saved to {args.out} (load with genzoo.cyclegan.from_pretrained({args.out!r}); samples in {args.out}/samples)")
+    parser = argparse.ArgumentParser(prog="genzoo train cyclegan", formatter_class=HelpFormatter,
+                                     description="Train a CycleGAN on two unpaired image folders, or (--mode pix2pix) "
+                                                 "a pix2pix model on a folder of aligned A|B side-by-side images.")
+    add_common_arguments(parser, defaults, epochs=True)
+    data = parser.add_argument_group("data")
+    data.add_argument("--mode", choices=MODES, default=defaults.mode)
+    data.add_argument("--data-a", help="cyclegan: folder of domain A images (e.g. black hair)")
+    data.add_argument("--data-b", help="cyclegan: folder of domain B images (e.g. blond hair)")
+    data.add_argument("--data", help="pix2pix: folder of A|B side-by-side images; either mode: mnist-invert (toy task)")
+    data.add_argument("--size", type=int, nargs="+", default=None, metavar="N",
+                      help="training image size, S or H W (default: the images' own; 256 with --load-size)")
+    data.add_argument("--load-size", type=int, default=None,
+                      help="resize to this square first, then train on random --size crops (junyanz: 286 -> 256)")
+    data.add_argument("--channels", type=int, default=None, choices=(1, 3), help="default: from the images")
+    data.add_argument("--fit", choices=("crop", "stretch"), default=defaults.fit, help="how images reach --size")
+    data.add_argument("--flip", action="store_true", help="random horizontal flips")
+    net = parser.add_argument_group("networks (defaults by mode: cyclegan resnet/instance/lsgan/pool 50, "
+                                    "pix2pix unet/batch/dropout/vanilla/no pool)")
+    net.add_argument("--netG", choices=("resnet", "unet"), default=None)
+    net.add_argument("--ngf", type=int, default=defaults.ngf)
+    net.add_argument("--n-blocks", type=int, default=defaults.n_blocks, help="resnet blocks (6 for 128 px, 9 for 256 px)")
+    net.add_argument("--num-downs", type=int, default=None, help="unet downsamplings (default: as the size allows, <= 8)")
+    net.add_argument("--norm", choices=("instance", "batch"), default=None)
+    net.add_argument("--dropout", action="store_true", default=None, help="dropout 0.5 in the generator")
+    net.add_argument("--ndf", type=int, default=defaults.ndf)
+    net.add_argument("--n-layers-d", type=int, default=defaults.n_layers_d, help="PatchGAN layers (3: 70x70 patches)")
+    net.add_argument("--gan-mode", choices=("lsgan", "vanilla"), default=None)
+    loss = parser.add_argument_group("losses")
+    loss.add_argument("--decay-start", type=int, default=None, help="step where the linear LR decay starts (default: half)")
+    for name in ("beta1", "lambda_cycle", "lambda_identity", "lambda_l1"):
+        loss.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
+    loss.add_argument("--pool-size", type=int, default=None, help="image pool (default: 50 cyclegan, 0 pix2pix)")
+    args = parse_args(parser, argv)
+    if args.mode == "cyclegan" and not args.resume and not (args.data == "mnist-invert" or (args.data_a and args.data_b)):
+        parser.error("give --data-a and --data-b, or --data mnist-invert")
+    size = None if not args.size else (args.size[0], args.size[0]) if len(args.size) == 1 else tuple(args.size[:2])
+    result = run_training(config_from_args(TrainConfig, args, size=size))
+    print(f"saved to {result.out_dir} (genzoo translate {result.out_dir} in.png out.png; samples in "
+          f"{result.out_dir}/samples)")
     return 0
 
 

@@ -73,42 +73,36 @@ def sample(argv) -> int:
 
 
 def train(argv) -> int:
-    from .train import TrainConfig, train as run
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
+    from .train import LOSSES, TrainConfig, train as run
 
-    p = argparse.ArgumentParser(prog="genzoo train diffusion",
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(prog="genzoo train diffusion", formatter_class=HelpFormatter,
                                 description="Train a DDPM U-Net on MNIST or on a folder of images (book ch. 15).")
-    p.add_argument("--data", default="mnist", help="'mnist' (shipped) or a folder of images (searched recursively)")
-    p.add_argument("--out", default="runs/diffusion", help="output folder: EMA U-Net + training state")
-    p.add_argument("--image-size", type=int, default=None, help="default: 28 for MNIST, 64 for folders")
-    p.add_argument("--channels", type=int, default=None, help="image channels (folders: 3)")
-    p.add_argument("--block-out-channels", type=int, nargs="+", default=[32, 64, 64])
+    add_common_arguments(p, defaults, epochs=True)
+    p.add_argument("--data", default=defaults.data, help="'mnist' (shipped) or a folder of images (searched recursively)")
+    p.add_argument("--size", type=int, nargs="+", default=None, metavar="S",
+                   help="image side (one number, or H W with H = W); default: 28 for MNIST, the folder's own")
+    p.add_argument("--channels", type=int, default=None, help="1 or 3 (default: from the data)")
+    p.add_argument("--fit", choices=("crop", "stretch"), default=defaults.fit, help="how folder images reach --size")
+    p.add_argument("--flip", action="store_true", help="random horizontal flips")
+    p.add_argument("--block-out-channels", type=int, nargs="+", default=list(defaults.block_out_channels))
     p.add_argument("--attention", type=int, nargs="+", default=None,
                    help="levels (0 = full resolution) with self-attention (default: the lowest)")
-    p.add_argument("--layers-per-block", type=int, default=1)
-    p.add_argument("--norm-groups", type=int, default=8)
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument("--beta-schedule", default="linear", help="linear, scaled_linear or squaredcos_cap_v2")
-    p.add_argument("--steps", type=int, default=2000)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--warmup-steps", type=int, default=100)
-    p.add_argument("--ema-decay", type=float, default=0.999)
-    p.add_argument("--save-every", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no-mixed-precision", action="store_true", help="fp32 on CUDA too")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/train_state.pt")
-    args = p.parse_args(argv)
+    p.add_argument("--layers-per-block", type=int, default=defaults.layers_per_block)
+    p.add_argument("--norm-groups", dest="norm_num_groups", type=int, default=defaults.norm_num_groups)
+    p.add_argument("--dropout", type=float, default=defaults.dropout)
+    p.add_argument("--beta-schedule", default=defaults.beta_schedule, help="linear, scaled_linear or squaredcos_cap_v2")
+    p.add_argument("--loss", choices=LOSSES, default=defaults.loss, help="denoising loss")
+    p.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps)
+    p.add_argument("--ema-decay", type=float, default=defaults.ema_decay)
+    p.add_argument("--sample-steps", type=int, default=defaults.sample_steps, help="DDIM steps of the samples/ grids")
+    args = parse_args(p, argv)
     levels = len(args.block_out_channels)
     attention_levels = args.attention if args.attention is not None else [levels - 1]
-    cfg = TrainConfig(
-        data=args.data, out_dir=args.out, image_size=args.image_size, channels=args.channels,
-        block_out_channels=tuple(args.block_out_channels),
-        attention=tuple(level in attention_levels for level in range(levels)),
-        layers_per_block=args.layers_per_block, norm_num_groups=args.norm_groups, dropout=args.dropout,
-        beta_schedule=args.beta_schedule, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, save_every=args.save_every, seed=args.seed,
-        device=args.device, mixed_precision=not args.no_mixed_precision, resume=args.resume)
+    size = None if args.size is None else (args.size[0] if len(args.size) == 1 else tuple(args.size))
+    cfg = config_from_args(TrainConfig, args, size=size, block_out_channels=tuple(args.block_out_channels),
+                           attention=tuple(level in attention_levels for level in range(levels)))
     result = run(cfg)
     print(f"trained {result.step} steps -> {result.out_dir} (sample it: genzoo sample {result.out_dir})")
     return 0

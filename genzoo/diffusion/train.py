@@ -1,41 +1,45 @@
 """Train a DDPM U-Net (book ch. 15): pick x_0 from the data, t ~ U{0..T-1}, eps ~ N(0, I), and regress the
-U-Net's output on eps from x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (the "simple" loss).
+U-Net's output on eps from x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps (the "simple" loss: MSE, or
+L1 with loss="l1").
 
     from genzoo.diffusion.train import TrainConfig, train
     train(TrainConfig(data="mnist", out_dir="runs/mnist-ddpm", steps=3000))
-    train(TrainConfig(data="path/to/flowers", image_size=64, out_dir="runs/flowers"))   # a folder of images
+    train(TrainConfig(data="path/to/flowers", out_dir="runs/flowers"))   # size and channels from the folder
+    train(TrainConfig(out_dir="runs/mine"), data=images, model=my_unet)  # (N, C, H, W) in [-1, 1], your U-Net
 
 AdamW, cosine learning rate with linear warmup, an EMA copy of the weights (what gets saved and sampled),
-mixed precision on CUDA (bf16 when supported, else fp16 with loss scaling). Every `save_every` steps and at the
-end, out_dir gets the EMA U-Net in genzoo's format (loadable with diffusion.from_pretrained) and a training state
-(train_state.pt: raw weights, optimizer, step, RNG) from which `resume=True` continues where it stopped.
+mixed precision per config.dtype. The run folder is genzoo.training's: the EMA U-Net (diffusion.from_pretrained
+and `genzoo sample out_dir` load it, with its scheduler config), train_state.pt (raw and EMA weights, optimizer,
+per-rank RNG), log.jsonl, loss.png, samples/step-N.png (16 images, 20 DDIM steps, fixed seed), checkpoints/.
 """
 from __future__ import annotations
 
 import copy
-import json
 import math
-import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from .. import training
+from ..data import ImageFolder, augment
 from ..errors import ConfigError
-from ..runtime import resolve_device
-from .schedulers import DDPMScheduler
+from .schedulers import DDIMScheduler, DDPMScheduler
 from .unet import UNet, UNetConfig
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+LOSSES = ("mse", "l1")
+RUN_FIELDS = ("data", "size", "channels", "fit", "flip", "block_out_channels", "attention", "layers_per_block",
+              "attention_head_dim", "norm_num_groups", "dropout", "num_train_timesteps", "beta_schedule", "loss")
 
 
 @dataclass
-class TrainConfig:
-    data: str = "mnist"                 # "mnist" (genzoo.datasets, split "train") or a folder of images
+class TrainConfig(training.TrainConfig):
     out_dir: str = "runs/diffusion"
-    image_size: int | None = None       # None: 28 for MNIST, 64 for a folder
-    channels: int | None = None         # None: 1 for MNIST, 3 for a folder
+    data: str = "mnist"                 # "mnist" (genzoo.datasets, split "train") or a folder of images
+    size: int | None = None             # image side (None: 28 for MNIST, the folder's own size)
+    channels: int | None = None         # None: 1 for MNIST, 1 or 3 as the folder's images are
+    fit: str = "crop"                   # how folder images reach `size`: "crop" (keep aspect) or "stretch"
+    flip: bool = False                  # random horizontal flips (off: digits and text must not be mirrored)
     block_out_channels: tuple = (32, 64, 64)
     attention: tuple = (False, False, True)   # self-attention per level (down and up path)
     layers_per_block: int = 1
@@ -44,22 +48,27 @@ class TrainConfig:
     dropout: float = 0.0
     num_train_timesteps: int = 1000
     beta_schedule: str = "linear"
-    steps: int = 2000
-    batch_size: int = 64
+    loss: str = "mse"                   # "mse" (DDPM's simple loss) or "l1"
+    steps: int = 500
+    batch_size: int = 32
     lr: float = 2e-4
     warmup_steps: int = 100
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
-    hflip: bool | None = None           # random horizontal flips (None: on for folders, off for digits)
-    mixed_precision: bool = True        # only on CUDA
-    seed: int = 0
-    device: str = "auto"
-    save_every: int = 500
-    log_every: int = 50
-    resume: bool = False
-    state_path: str | None = None       # where train_state.pt goes (None: out_dir/train_state.pt)
-    progress: bool = True
+    save_every: int = 100
+    sample_every: int = 100
+    sample_steps: int = 20              # DDIM steps of the samples/ grids
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+        if isinstance(self.size, (tuple, list)):
+            if len(self.size) != 2 or self.size[0] != self.size[1]:
+                raise ConfigError(f"the U-Net trains on square images: give one size, not {self.size}")
+            self.size = int(self.size[0])
+        self.block_out_channels, self.attention = tuple(self.block_out_channels), tuple(self.attention)
 
 
 def load_images(cfg: TrainConfig) -> torch.Tensor:
@@ -68,30 +77,32 @@ def load_images(cfg: TrainConfig) -> torch.Tensor:
         from ..datasets import mnist
 
         images, _ = mnist("train")
-        size = cfg.image_size or 28
+        size = cfg.size or 28
         if size != 28:
             pad = size - 28
             if pad < 0 or pad % 2:
-                raise ConfigError(f"MNIST digits are 28x28: image_size must be 28 or 28 + an even number, got {size}")
+                raise ConfigError(f"MNIST digits are 28x28: size must be 28 or 28 + an even number, got {size}")
             images = F.pad(images, (pad // 2,) * 4, value=-1.0)  # MNIST's background is -1
+        if cfg.channels == 3:
+            images = images.expand(-1, 3, -1, -1).contiguous()
         return images
-    folder = Path(cfg.data).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"data must be 'mnist' or a folder of images; {cfg.data!r} is neither")
-    from ..images import load_image
+    from pathlib import Path
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ConfigError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
-    size, channels = cfg.image_size or 64, cfg.channels or 3
-    return torch.cat([load_image(p, channels=channels, size=(size, size)) for p in files])
+    if not Path(cfg.data).expanduser().is_dir():
+        raise ConfigError(f"data must be 'mnist' or a folder of images; {cfg.data!r} is neither")
+    folder = ImageFolder(cfg.data, size=cfg.size, channels=cfg.channels, fit=cfg.fit)
+    if folder.size[0] != folder.size[1]:
+        raise ConfigError(f"the images in {cfg.data} are {folder.size[0]}x{folder.size[1]}; the U-Net trains on "
+                          f"square images: pass size (--size S) to crop them square")
+    return folder.load()[0]
 
 
 def build_unet(cfg: TrainConfig, channels: int, size: int) -> UNet:
-    attention = tuple(cfg.attention)
+    if len(cfg.attention) != len(cfg.block_out_channels):
+        raise ConfigError(f"attention has {len(cfg.attention)} levels, block_out_channels {len(cfg.block_out_channels)}")
     return UNet(UNetConfig(
-        sample_size=size, in_channels=channels, out_channels=channels, block_out_channels=tuple(cfg.block_out_channels),
-        down_attention=attention, up_attention=attention, layers_per_block=cfg.layers_per_block,
+        sample_size=size, in_channels=channels, out_channels=channels, block_out_channels=cfg.block_out_channels,
+        down_attention=cfg.attention, up_attention=cfg.attention, layers_per_block=cfg.layers_per_block,
         attention_head_dim=cfg.attention_head_dim, norm_num_groups=cfg.norm_num_groups, dropout=cfg.dropout,
         norm_eps=1e-6, downsample_padding=1, flip_sin_to_cos=True, freq_shift=0))
 
@@ -112,97 +123,64 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, step:
         e.lerp_(p.detach(), 1 - decay)
 
 
-@dataclass
-class TrainResult:
-    out_dir: Path
-    losses: list = field(default_factory=list)  # the loss of every step run in this call
-    step: int = 0
+def denoising_loss(prediction: torch.Tensor, noise: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    return F.l1_loss(prediction, noise) if kind == "l1" else F.mse_loss(prediction, noise)
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Run the loop; out_dir ends up holding the EMA U-Net."""
-    if cfg.steps < 1 or cfg.batch_size < 1:
-        raise ConfigError(f"steps and batch_size must be >= 1 (got {cfg.steps}, {cfg.batch_size})")
-    device = resolve_device(cfg.device)
-    out_dir = Path(cfg.out_dir)
-    state_path = Path(cfg.state_path) if cfg.state_path else out_dir / "train_state.pt"
-    torch.manual_seed(cfg.seed)
-    data = load_images(cfg)
-    n, channels, size = data.shape[0], data.shape[1], data.shape[-1]
-    hflip = cfg.hflip if cfg.hflip is not None else cfg.data != "mnist"
+def train(config: TrainConfig, data: torch.Tensor | None = None, model: UNet | None = None) -> training.TrainResult:
+    """Run the loop; out_dir ends up holding the EMA U-Net. data: None (config.data) or images (N, C, H, W) in
+    [-1, 1]; model: a U-Net to train instead of one built from the config. result.model is the EMA U-Net."""
+    with training.Run(config, family="diffusion", run_fields=RUN_FIELDS) as run:
+        cfg, device = run.config, run.device
+        images = load_images(cfg) if data is None else data.float()
+        n, channels, size = images.shape[0], images.shape[1], images.shape[-1]
+        if model is None:
+            model = build_unet(cfg, channels, size)
+        model.to(device).train()
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+        scheduler = DDPMScheduler(num_train_timesteps=cfg.num_train_timesteps, beta_schedule=cfg.beta_schedule)
+        schedule_config = {k: v for k, v in scheduler.config.items() if k != "_class_name"}
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        run.restore(models={"model": model, "ema": ema}, optimizers={"optimizer": optimizer})
+        total = cfg.total_steps(training.steps_per_epoch(n, cfg.batch_size, run.dist.world))
+        run.progress(total)
 
-    model = build_unet(cfg, channels, size).to(device)
-    ema = copy.deepcopy(model).eval().requires_grad_(False)
-    scheduler = DDPMScheduler(num_train_timesteps=cfg.num_train_timesteps, beta_schedule=cfg.beta_schedule)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    lr_schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: cosine_with_warmup(s, cfg.warmup_steps, cfg.steps))
-    use_amp = cfg.mixed_precision and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    generator = torch.Generator().manual_seed(cfg.seed)  # batches, timesteps and noise: reproducible
+        def save_model(folder):
+            ema.save_pretrained(folder, scheduler_config=schedule_config)
 
-    step = 0
-    if cfg.resume and state_path.is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        lr_schedule.load_state_dict(state["lr_schedule"])
-        scaler.load_state_dict(state["scaler"])
-        generator.set_state(state["generator"])
-        step = int(state["step"])
-        print(f"resumed from {state_path} at step {step}")
+        for step in range(run.step, total):
+            lr = cfg.lr * cosine_with_warmup(step, cfg.warmup_steps, total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            # batch, flips, timesteps and noise all come from this rank's data generator (saved, so resumable)
+            g = run.data_rng
+            x0 = augment(images[torch.randint(0, n, (cfg.batch_size,), generator=g)], g, flip=cfg.flip)
+            t = torch.randint(0, scheduler.num_train_timesteps, (cfg.batch_size,), generator=g)
+            noise = torch.randn(x0.shape, generator=g)
+            loss_value = 0.0
+            for (x0s, ts, noises), weight in training.micro_batches((x0, t, noise), cfg.grad_accum):
+                x0s, ts, noises = x0s.to(device), ts.to(device), noises.to(device)
+                with run.autocast():
+                    loss = denoising_loss(model(scheduler.add_noise(x0s, noises, ts), ts).float(), noises, cfg.loss)
+                run.backward(loss * weight)
+                loss_value += loss.item() * weight
+            run.optimizer_step(optimizer, model.parameters(), grad_clip=cfg.grad_clip)
+            done = step + 1
+            ema_update(ema, model, cfg.ema_decay, done)
+            run.log(done, {"loss": loss_value}, lr=lr)
+            if run.dist.main and run.due(done, cfg.sample_every):
+                write_samples(ema, scheduler, run.sample_path(done), cfg.sample_steps)
+            if run.save_due(done):
+                run.save(done, save_model, {"model": model, "ema": ema}, {"optimizer": optimizer})
+        return run.result(ema)
 
-    def save():
-        schedule = {k: v for k, v in scheduler.config.items() if k != "_class_name"}
-        ema.save_pretrained(out_dir, scheduler_config=schedule)
-        state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                    "lr_schedule": lr_schedule.state_dict(), "scaler": scaler.state_dict(),
-                    "generator": generator.get_state(), "step": step,
-                    "train_config": json.dumps(asdict(cfg), default=str)}, tmp)
-        tmp.replace(state_path)  # a crash while saving never destroys the previous state
 
-    from tqdm.auto import tqdm
+@torch.no_grad()
+def write_samples(unet, train_scheduler, path, steps: int = 20, n: int = 16):
+    from ..images import save_image
+    from .sampling import sample
 
-    model.train()
-    losses, started = [], time.time()
-    bar = tqdm(total=cfg.steps, initial=step, desc="training", disable=not cfg.progress)
-    while step < cfg.steps:
-        index = torch.randint(0, n, (cfg.batch_size,), generator=generator)
-        x0 = data[index]
-        if hflip:
-            flip = torch.rand(cfg.batch_size, generator=generator) < 0.5
-            x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
-        t = torch.randint(0, scheduler.num_train_timesteps, (cfg.batch_size,), generator=generator)
-        noise = torch.randn(x0.shape, generator=generator)
-        x0, t, noise = x0.to(device), t.to(device), noise.to(device)
-        xt = scheduler.add_noise(x0, noise, t)
-
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            loss = F.mse_loss(model(xt, t).float(), noise)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        lr_schedule.step()
-        step += 1
-        ema_update(ema, model, cfg.ema_decay, step)
-        losses.append(loss.item())
-        bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            recent = sum(losses[-cfg.log_every:]) / len(losses[-cfg.log_every:])
-            bar.set_postfix(loss=f"{recent:.4f}")
-            if not cfg.progress:
-                print(f"step {step}/{cfg.steps} loss {recent:.4f} lr {lr_schedule.get_last_lr()[0]:.2e} "
-                      f"{time.time() - started:.0f}s", flush=True)
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            save()
-    bar.close()
-    if not (out_dir / "config.json").is_file():
-        save()
-    return TrainResult(out_dir, losses, step)
+    scheduler = DDIMScheduler.from_config({k: v for k, v in train_scheduler.config.items() if k != "_class_name"})
+    images = sample(unet, scheduler, n=n, steps=min(steps, train_scheduler.num_train_timesteps), seed=0,
+                    progress=False)
+    return save_image(images, path, nrow=4)

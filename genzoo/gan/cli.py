@@ -2,9 +2,9 @@
 
     genzoo sample mnist-dcgan --n 64 --seed 0 --out grid.png [--label 3]
     genzoo interpolate mnist-dcgan --steps 8 --seed 0 --out strip.png [--rows 4] [--label 3]
-    genzoo train gan --data mnist --epochs 5 --out runs/gan            # conditional DCGAN on MNIST
-    genzoo train gan --data path/to/faces --image-size 64 --channels 3 --out runs/faces
-    genzoo train gan --data curve --epochs 20 --out runs/sine          # book ch. 3: points on y = sin x
+    genzoo train gan --data mnist --conditional --out runs/gan       # conditional DCGAN on MNIST
+    genzoo train gan --data path/to/faces --size 64 --out runs/faces  # channels from the folder
+    genzoo train gan --data curve --steps 800 --out runs/sine        # book ch. 3: points on y = sin x
 
 Image GANs write PNG grids. GANs of vectors (the curve and number GANs) write CSV: one sample per row
 (`--argmax` writes the decoded integer of each one-hot vector instead).
@@ -12,7 +12,6 @@ Image GANs write PNG grids. GANs of vectors (the curve and number GANs) write CS
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 from pathlib import Path
 
@@ -108,95 +107,40 @@ def write_output(out: torch.Tensor, path, nrow=None, argmax: bool = False) -> Pa
 
 
 def train(argv) -> int:
-    parser = argparse.ArgumentParser(prog="genzoo train gan", description="Train a GAN (one loop for every loss).")
-    parser.add_argument("--data", required=True,
-                        help="mnist | curve | exp | numbers | a folder of images (subfolders = class labels)")
-    parser.add_argument("--out", default="runs/gan", help="run folder: checkpoint/, samples_epoch_*.png, history.json")
-    parser.add_argument("--preset", default=None, help="curve, numbers, mnist-mlp, mnist-dcgan (default: by --data)")
-    parser.add_argument("--arch", choices=("dcgan", "mlp"), default=None, help="image data: dcgan (default) or mlp")
-    parser.add_argument("--loss", choices=LOSSES, default="bce")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--n-critic", type=int, default=None, help="D steps per G step (default 1; wgan-gp 5)")
-    parser.add_argument("--image-size", type=int, default=None, help="folder data: 28, 32, 64 ... (default 64)")
-    parser.add_argument("--channels", type=int, default=3, choices=(1, 3), help="folder data: 1 or 3")
-    parser.add_argument("--latent-dim", type=int, default=None)
-    parser.add_argument("--ngf", type=int, default=None)
-    parser.add_argument("--ndf", type=int, default=None)
-    parser.add_argument("--conditional", action="store_true", help="condition on the labels (MNIST digits, subfolders)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    args = parser.parse_args(argv)
-    from . import data as gan_data
-    from .train import new_gan
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
+    from .models import PRESETS
+    from .train import TrainConfig
     from .train import train as run_training
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dataset, config = _data_and_config(args, gan_data)
-    generator, discriminator = new_gan(config, seed=args.seed)
-    history = run_training(generator, discriminator, dataset, out_dir=args.out, loss=args.loss, epochs=args.epochs,
-                           max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, n_critic=args.n_critic,
-                           seed=args.seed, device=args.device, resume=args.resume)
-    last = history[-1] if history else {}
-    print(f"trained {last.get('epoch', 0)} epochs ({last.get('step', 0)} steps): loss_d {last.get('loss_d', 0):.3f}, "
-          f"loss_g {last.get('loss_g', 0):.3f}. Checkpoint: {Path(args.out) / 'checkpoint'} "
-          f"(genzoo sample {Path(args.out) / 'checkpoint'} --out grid.png)")
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="genzoo train gan", formatter_class=HelpFormatter,
+                                     description="Train a GAN (one loop for every loss).")
+    add_common_arguments(parser, defaults, epochs=True)
+    parser.add_argument("--data", default=defaults.data,
+                        help="mnist | curve | exp | numbers | a folder of images (subfolders = class labels)")
+    parser.add_argument("--preset", default=None, choices=list(PRESETS), help="network preset (default: by --data)")
+    parser.add_argument("--arch", choices=("dcgan", "mlp"), default=defaults.arch, help="for image data")
+    parser.add_argument("--loss", choices=LOSSES, default=defaults.loss)
+    parser.add_argument("--n-critic", type=int, default=None, help="D steps per G step (default 1; wgan-gp 5)")
+    parser.add_argument("--size", type=int, nargs="+", default=None, metavar="N",
+                        help="image size: S or H W (default: the data's own)")
+    parser.add_argument("--channels", type=int, default=None, choices=(1, 3),
+                        help="image channels (default: 1 for MNIST and grayscale folders, else 3)")
+    parser.add_argument("--fit", choices=("crop", "stretch"), default=defaults.fit, help="how images reach --size")
+    parser.add_argument("--flip", action="store_true", help="random horizontal flips")
+    parser.add_argument("--latent-dim", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--ngf", type=int, default=None, help="generator width (default: the preset's)")
+    parser.add_argument("--ndf", type=int, default=None, help="discriminator width (default: the preset's)")
+    parser.add_argument("--conditional", action="store_true", help="condition on the labels (MNIST digits, subfolders)")
+    parser.add_argument("--lr-d", type=float, default=None, help="the discriminator's learning rate (default: --lr)")
+    parser.add_argument("--n-samples", type=int, default=defaults.n_samples, help="samples per grid")
+    args = parse_args(parser, argv)
+    size = None if not args.size else (args.size[0], args.size[0]) if len(args.size) == 1 else tuple(args.size[:2])
+    result = run_training(config_from_args(TrainConfig, args, size=size))
+    losses = ", ".join(f"{k} {v:.3f}" for k, v in result.losses.items() if k in ("loss_d", "loss_g"))
+    print(f"trained {result.step} steps: {losses}. Run folder: {result.out_dir} "
+          f"(genzoo sample {result.out_dir} --out grid.png)")
     return 0
-
-
-def _data_and_config(args, gan_data):
-    from .models import PRESETS, DCGANConfig, config_from_dict
-
-    if args.resume:
-        from ..checkpoint import read_config
-
-        config = config_from_dict(read_config(Path(args.out) / "checkpoint"))
-    elif args.preset:
-        if args.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {args.preset!r}: one of {', '.join(PRESETS)}")
-        config = PRESETS[args.preset]
-    else:
-        config = None
-    kind = args.data
-    if kind in ("curve", "sine", "exp"):
-        dataset = gan_data.curve_points(8192, "exp" if kind == "exp" else "sine", seed=args.seed)
-        config = config or PRESETS["curve"]
-    elif kind == "numbers":
-        dataset = gan_data.multiples(8192, seed=args.seed)
-        config = config or PRESETS["numbers"]
-    elif kind == "mnist":
-        size = args.image_size or 28
-        dataset = gan_data.mnist("train", image_size=size)
-        if config is None and args.arch == "mlp":
-            config = dataclasses.replace(PRESETS["mnist-mlp"], data_shape=(1, size, size))
-        config = config or DCGANConfig(latent_dim=64, image_size=size, channels=1, ngf=32, ndf=32)
-    else:
-        if not Path(kind).is_dir():
-            raise ConfigError(f"--data {kind!r}: not mnist, curve, exp or numbers, and not a folder")
-        size = args.image_size or 64
-        dataset = gan_data.ImageFolder(kind, image_size=size, channels=args.channels)
-        if config is None and args.arch == "mlp":
-            from .models import MLPGANConfig
-
-            config = MLPGANConfig(data_shape=(args.channels, size, size))
-        config = config or DCGANConfig(image_size=size, channels=args.channels)
-    overrides = {k: v for k, v in (("latent_dim", args.latent_dim), ("ngf", args.ngf), ("ndf", args.ndf)) if v}
-    if args.conditional and not args.resume:
-        classes = len(getattr(dataset, "classes", [])) or (10 if kind == "mnist" else 0)
-        if classes < 2:
-            raise ConfigError("--conditional needs labelled data: MNIST, or a folder with one subfolder per class")
-        overrides["num_classes"] = classes
-    if args.loss == "wgan-gp" and getattr(config, "d_norm", None) == "batch" and not args.resume:
-        overrides["d_norm"] = "layer"  # the gradient penalty is per sample; BatchNorm mixes samples
-    if overrides and not args.resume:
-        config = dataclasses.replace(config, **{k: v for k, v in overrides.items()
-                                                 if k in {f.name for f in dataclasses.fields(config)}})
-    return dataset, config
 
 
 # ---------------------------------------------------------------------------------------------------- demo

@@ -4,17 +4,16 @@
 * multiples: book ch. 3, numbers that are multiples of k, as one-hot vectors (decode_onehot reads them back).
 * mnist: genzoo.datasets.mnist digits in [-1, 1], optionally resized to 32/64 px.
 * ImageFolder: a folder of images (book ch. 4 anime faces); subfolders become class labels (book ch. 5: glasses/
-  no_glasses), read lazily, center-cropped and resized.
+  no_glasses); genzoo.data's loader (read lazily, center-cropped and resized, size/channels from the folder).
 """
 from __future__ import annotations
 
 import math
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import TensorDataset
 
+from ..data import ImageFolder as _ImageFolder
 from ..errors import ConfigError
 from ..runtime import make_generator
 
@@ -22,7 +21,6 @@ CURVES = {
     "sine": (torch.sin, (-math.pi, math.pi)),
     "exp": (lambda x: 1.08 ** x, (0.0, 50.0)),   # the book's exponential growth curve
 }
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
 
 
 def curve_points(n: int = 2048, curve: str = "sine", x_range=None, seed=None, generator=None) -> torch.Tensor:
@@ -58,33 +56,9 @@ def mnist(split: str = "train", image_size: int = 28) -> TensorDataset:
     return TensorDataset(images, labels)
 
 
-class ImageFolder(Dataset):
-    """Images under `root` as (image (C, S, S) in [-1, 1], label). Files directly in subfolders of root are
-    labelled by their subfolder (sorted names -> 0, 1, ...; see `classes`); a flat folder gives label 0."""
+class ImageFolder(_ImageFolder):
+    """genzoo.data.ImageFolder giving (image, label) pairs: images in subfolders of root are labelled by their
+    subfolder (sorted names -> 0, 1, ...; see `classes`), images directly in root get label 0."""
 
-    def __init__(self, root, image_size: int = 64, channels: int = 3):
-        self.root, self.image_size, self.channels = Path(root), image_size, channels
-        if not self.root.is_dir():
-            raise ConfigError(f"no image folder at {self.root}")
-        files = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not files:
-            raise ConfigError(f"{self.root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        subdirs = sorted({p.relative_to(self.root).parts[0] for p in files if len(p.relative_to(self.root).parts) > 1})
-        self.classes = subdirs if subdirs and all(len(p.relative_to(self.root).parts) > 1 for p in files) else []
-        index = {name: i for i, name in enumerate(self.classes)}
-        self.samples = [(p, index[p.relative_to(self.root).parts[0]] if self.classes else 0) for p in files]
-
-    def __len__(self):
-        return len(self.samples)
-
-    def __getitem__(self, i):
-        from PIL import Image
-
-        from ..images import from_pil
-
-        path, label = self.samples[i]
-        with Image.open(path) as image:
-            side = min(image.size)  # center crop to a square, then resize (as torchvision Resize + CenterCrop)
-            left, top = (image.width - side) // 2, (image.height - side) // 2
-            image = image.crop((left, top, left + side, top + side))
-            return from_pil(image, channels=self.channels, size=self.image_size)[0], label
+    def __init__(self, root, image_size=None, channels: int | None = None, fit: str = "crop"):
+        super().__init__(root, size=image_size, channels=channels, fit=fit, labels=True)

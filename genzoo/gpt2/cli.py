@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -127,34 +128,29 @@ def tokens(argv: list[str]) -> int:
 
 
 def train(argv: list[str]) -> int:
-    from .train import TrainConfig, config_from_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
+    from .train import TrainConfig
     from .train import train as run_training
 
     defaults = TrainConfig()
-    parser = argparse.ArgumentParser(prog="genzoo train gpt2",
+    parser = argparse.ArgumentParser(prog="genzoo train gpt2", formatter_class=HelpFormatter,
                                      description="Train a small GPT on a text file (default: Tiny Shakespeare, "
                                                  "characters). Runs under torchrun for DDP.")
-    parser.add_argument("--out", dest="out_dir", default=defaults.out_dir, help="checkpoint folder")
+    add_common_arguments(parser, defaults)
     parser.add_argument("--data", default=defaults.data, help="'shakespeare' or a path to a UTF-8 text file")
     parser.add_argument("--tokenizer", choices=("char", "gpt2"), default=defaults.tokenizer)
     parser.add_argument("--init-from", dest="init_from", default=None, help="fine-tune this model (name or path)")
-    parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
-    for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "max_iters", "warmup_iters",
-                 "eval_interval", "eval_iters", "seed"):
+    for name in ("n_layer", "n_head", "n_embd", "block_size", "warmup_steps", "eval_every", "eval_iters"):
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=getattr(defaults, name))
-    for name in ("dropout", "learning_rate", "min_lr", "weight_decay", "grad_clip", "val_fraction"):
+    for name in ("dropout", "min_lr", "weight_decay", "grad_clip", "val_fraction"):
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=getattr(defaults, name))
     parser.add_argument("--no-bias", dest="bias", action="store_false", help="no biases in Linear and LayerNorm")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default=None, help="autocast dtype on CUDA: bfloat16 or float16")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
-    args = parser.parse_args(argv)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    run_training(config_from_args(**vars(args)))
+    args = parse_args(parser, argv)
+    result = run_training(config_from_args(TrainConfig, args))
+    if int(os.environ.get("RANK", "0")) == 0:
+        losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
+        print(f"step {result.step}: {losses} ({result.seconds:.0f} s); saved to {result.out_dir} "
+              f"(genzoo generate --model {result.out_dir})")
     return 0
 
 

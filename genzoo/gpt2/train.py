@@ -1,52 +1,54 @@
-"""Train a small GPT on a text file (book ch. 12): a plain loop, nanoGPT style.
+"""Train a small GPT on a text file (book ch. 12): a plain loop, nanoGPT style, on genzoo's training contract.
 
     from genzoo.gpt2.train import TrainConfig, train
-    train(TrainConfig(out_dir="out-shakespeare", max_iters=2000))      # Tiny Shakespeare, characters
-    train(TrainConfig(out_dir="out-shakespeare", max_iters=4000, resume=True))   # carry on where it stopped
+    train(TrainConfig(out_dir="runs/shakespeare", steps=2000))              # Tiny Shakespeare, characters
+    train(TrainConfig(out_dir="runs/shakespeare", steps=4000, resume=True))  # carry on where it stopped
+    train(TrainConfig(out_dir="runs/mine"), model=my_gpt)                   # a model you built (GPT(GPTConfig(...)))
 
-    genzoo train gpt2 --out out-shakespeare --max-iters 2000
-    torchrun --nproc_per_node=2 -m genzoo train gpt2 --out out-ddp ...        # DDP: gloo on CPU, nccl on GPU
+    genzoo train gpt2 --out runs/shakespeare --steps 2000
+    torchrun --nproc_per_node=2 -m genzoo train gpt2 --out runs/ddp ...     # DDP: gloo on CPU, nccl on GPU
 
-Data: "shakespeare" (genzoo.datasets: first 90% train, last 10% validation) or the path of any UTF-8 text file
-(its last `val_fraction` is the validation set). Tokenizer: "char" (default) or "gpt2" (BPE).
+Data: "shakespeare" (genzoo.datasets: first 90% train, last 10% validation), the path of any UTF-8 text file
+(its last `val_fraction` is the validation set), or, through train(data=...), a string or a (train, val) pair.
+Tokenizer: "char" (default) or "gpt2" (BPE).
 Why characters by default: on a 1 MB corpus a 65-symbol alphabet keeps the model small (GPT-2's 50,257-row
 embedding alone would be 6.4M parameters at width 128, bigger than the whole network) and every symbol is seen
 thousands of times; it is also the setting nanoGPT's baseline (val loss ~1.88 on CPU) reports, so the numbers
 compare. Use tokenizer="gpt2" (or init_from="gpt2" to fine-tune OpenAI's weights) for larger text.
 
-Every eval_interval steps the validation loss is estimated and the model is saved to out_dir with
-save_pretrained (model.safetensors + config.json, loadable with gpt2.from_pretrained(out_dir)), next to
-train_state.pt (optimizer, step, data RNG) that resume=True reads back.
+The run folder is genzoo.training's: the model (gpt2.from_pretrained(out_dir) loads it), train_state.pt, log.jsonl
+(train loss every log_every steps, train/val loss every eval_every), loss.png, samples/step-N.txt (text from an
+empty prompt) and checkpoints/step-N/ every keep_every steps. A resume takes the data, tokenizer (so the
+alphabet) and architecture from the run; init_from fine-tunes with this config's dropout.
 """
 from __future__ import annotations
 
 import math
-import os
-import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from .. import checkpoint, datasets
-from ..errors import CheckpointError, ConfigError
-from ..runtime import resolve_device, resolve_dtype
+from .. import datasets, training
+from ..errors import ConfigError
 from .model import GPT, GPTConfig
 from .tokenizer import EOT_ID, CharTokenizer, Tokenizer
 
-STATE_NAME = "train_state.pt"
+STATE_NAME = training.STATE_NAME
+# What defines a run: a resume takes these from the saved config.
+RUN_FIELDS = ("data", "tokenizer", "val_fraction", "init_from", "n_layer", "n_head", "n_embd", "block_size",
+              "dropout", "bias")
 
 
 @dataclass
-class TrainConfig:
-    out_dir: str = "out-gpt2"
+class TrainConfig(training.TrainConfig):
+    out_dir: str = "runs/gpt2"
     data: str = "shakespeare"         # "shakespeare" or a path to a text file
     tokenizer: str = "char"           # "char" or "gpt2"
     val_fraction: float = 0.1         # for a text file
     init_from: str | None = None      # fine-tune a pretrained model (name or path) instead of starting from scratch
-    resume: bool = False              # continue from out_dir's checkpoint and train_state.pt
-    # model (ignored when resuming or fine-tuning: the checkpoint decides; resuming also keeps its block_size)
+    # model (a fine-tune takes the architecture of init_from, a resume the run's)
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -54,28 +56,30 @@ class TrainConfig:
     dropout: float = 0.0
     bias: bool = True
     # optimisation
+    steps: int = 1000
     batch_size: int = 12
-    max_iters: int = 2000
-    learning_rate: float = 1e-3
+    lr: float = 1e-3
     min_lr: float = 1e-4
-    warmup_iters: int = 100
+    warmup_steps: int = 100
     weight_decay: float = 0.1
     beta2: float = 0.99
     grad_clip: float = 1.0
-    # evaluation, logging, runtime
-    eval_interval: int = 250
+    # evaluation, logging
+    eval_every: int = 250
     eval_iters: int = 20
+    save_every: int = 250
+    sample_every: int = 250
     seed: int = 1337
-    device: str = "auto"
-    dtype: str | None = None          # autocast dtype on CUDA ("bfloat16"/"float16"); CPU trains in float32
-    progress: bool = True
 
     def __post_init__(self):
+        super().__post_init__()
         if self.tokenizer not in ("char", "gpt2"):
             raise ConfigError(f"tokenizer must be 'char' or 'gpt2', not {self.tokenizer!r}")
-        for name in ("batch_size", "max_iters", "eval_interval", "eval_iters", "block_size"):
+        for name in ("eval_every", "eval_iters", "block_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), not {self.dropout}")
 
 
 # --- data ----------------------------------------------------------------------------------------------------
@@ -86,8 +90,11 @@ def load_text(cfg: TrainConfig) -> tuple[str, str]:
     path = Path(cfg.data).expanduser()
     if not path.is_file():
         raise ConfigError(f"no text file at {path} (data is 'shakespeare' or the path of a UTF-8 text file)")
-    text = path.read_text(encoding="utf-8")
-    cut = int(len(text) * (1 - cfg.val_fraction))
+    return split_text(path.read_text(encoding="utf-8"), cfg.val_fraction)
+
+
+def split_text(text: str, val_fraction: float) -> tuple[str, str]:
+    cut = int(len(text) * (1 - val_fraction))
     return text[:cut], text[cut:]
 
 
@@ -105,12 +112,13 @@ def get_batch(data: torch.Tensor, block_size: int, batch_size: int, generator: t
 
 # --- schedule and optimiser ------------------------------------------------------------------------------------
 
-def learning_rate(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup, then cosine decay to min_lr at max_iters."""
-    if step < cfg.warmup_iters:
-        return cfg.learning_rate * (step + 1) / (cfg.warmup_iters + 1)
-    progress = min(1.0, (step - cfg.warmup_iters) / max(1, cfg.max_iters - cfg.warmup_iters))
-    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
+def learning_rate(step: int, cfg: TrainConfig, total: int | None = None) -> float:
+    """Linear warmup, then cosine decay to min_lr at the last step."""
+    total = total or cfg.steps
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / (cfg.warmup_steps + 1)
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.lr - cfg.min_lr)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
@@ -118,176 +126,150 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(0.9, cfg.beta2))
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
 
 
-# --- distributed -------------------------------------------------------------------------------------------------
-
-def setup_distributed(device_name: str):
-    """(rank, world_size, device). Under torchrun (WORLD_SIZE > 1) joins the process group: nccl on CUDA, gloo on CPU."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, resolve_device(device_name)
-    import torch.distributed as dist
-
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name)
-    if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return rank, world, device
+def set_dropout(model: GPT, p: float) -> None:
+    """Give a loaded model another dropout rate (its config and every dropout it applies)."""
+    model.config.dropout = p
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+        elif hasattr(module, "dropout") and isinstance(module.dropout, float):
+            module.dropout = p  # attention's dropout, a float passed to attention()
 
 
-def all_reduce_mean(value: float, world: int, device) -> float:
-    if world == 1:
-        return value
-    import torch.distributed as dist
+# --- the model -----------------------------------------------------------------------------------------------------
 
-    t = torch.tensor([value], device=device, dtype=torch.float64)
-    dist.all_reduce(t)
-    return float(t) / world
-
-
-# --- the loop ----------------------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def estimate_loss(model, splits: dict, cfg: TrainConfig, rank: int, world: int, device, autocast) -> dict:
-    """Mean loss over eval_iters batches per split; the same batches at every evaluation (a fixed generator)."""
-    model.eval()
-    out = {}
-    for i, (name, data) in enumerate(splits.items()):
-        g = torch.Generator().manual_seed(cfg.seed + 10_000 * (i + 1) + rank)
-        losses = []
-        for _ in range(cfg.eval_iters):
-            x, y = get_batch(data, cfg.block_size, cfg.batch_size, g, device)
-            with autocast:
-                _, loss = model(x, y)
-            losses.append(loss.item())
-        out[name] = all_reduce_mean(sum(losses) / len(losses), world, device)
-    model.train()
-    return out
+def check_fine_tune(cfg: TrainConfig, model: GPT) -> None:
+    """A fine-tune keeps the pretrained architecture: an architecture setting asked for that differs from it is an
+    error, not silently ignored (dropout, block_size and the optimisation settings do apply)."""
+    defaults = TrainConfig.__dataclass_fields__
+    explicit = getattr(cfg, "explicit_fields", None)
+    for name in ("n_layer", "n_head", "n_embd", "bias"):
+        given, pretrained = getattr(cfg, name), getattr(model.config, name)
+        asked = name in explicit if explicit is not None else given != defaults[name].default
+        if asked and given != pretrained:
+            raise ConfigError(f"init_from={cfg.init_from!r} has {name}={pretrained!r}; {name}={given!r} cannot apply "
+                              f"to a fine-tune: leave it out (or train from scratch without init_from)")
 
 
-def save_checkpoint(model: GPT, optimizer, step: int, best_val: float, data_rng: torch.Generator, cfg: TrainConfig):
-    out = Path(cfg.out_dir)
-    model.save_pretrained(out)
-    state = {"step": step, "best_val_loss": best_val, "optimizer": optimizer.state_dict(),
-             "data_rng": data_rng.get_state(), "train_config": asdict(cfg)}
-    tmp = out / (STATE_NAME + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, out / STATE_NAME)  # a crash while saving never leaves a half-written state behind
+def build_model(cfg: TrainConfig, text: str, device, resume_dir: Path | None = None) -> GPT:
+    """The model a run trains: the run's own (resume), a pretrained one (init_from), or a fresh one."""
+    from .loading import from_pretrained
 
-
-def build_model(cfg: TrainConfig, train_text: str, val_text: str, device):
-    """(model, tokenizer, train state or None) for a fresh run, a fine-tune or a resume."""
-    if cfg.resume:
-        from .loading import from_pretrained
-
-        state_path = Path(cfg.out_dir) / STATE_NAME
-        if not state_path.is_file():
-            raise CheckpointError(f"cannot resume: no {STATE_NAME} in {cfg.out_dir} (train without resume first)")
-        model = from_pretrained(cfg.out_dir, device=device, dtype=torch.float32)
-        state = checkpoint.load_state_dict(state_path)  # weights_only: optimizer state is tensors and numbers
-        return model, model.tokenizer, state
+    if resume_dir is not None:
+        return from_pretrained(resume_dir, device=device, dtype=torch.float32)
     if cfg.init_from:
-        from .loading import from_pretrained
-
         model = from_pretrained(cfg.init_from, device=device, dtype=torch.float32)
-        return model, model.tokenizer, None
-    tokenizer = make_tokenizer(cfg.tokenizer, train_text + val_text)
+        check_fine_tune(cfg, model)
+        set_dropout(model, cfg.dropout)
+        return model
+    tokenizer = make_tokenizer(cfg.tokenizer, text)
     char = cfg.tokenizer == "char"
     config = GPTConfig(vocab_size=tokenizer.vocab_size, n_positions=cfg.block_size, n_layer=cfg.n_layer,
                        n_head=cfg.n_head, n_embd=cfg.n_embd, dropout=cfg.dropout, bias=cfg.bias,
                        bos_token_id=tokenizer.stoi.get("\n", 0) if char else EOT_ID,
                        eos_token_id=None if char else EOT_ID,
                        tokenizer=tokenizer.to_config() if char else {"type": "gpt2"})
-    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-    return GPT(config).to(device), tokenizer, None
+    return GPT(config).to(device)
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run the loop; returns {"step", "train_loss", "val_loss", "best_val_loss", "seconds"} (rank 0's view)."""
-    from tqdm.auto import tqdm
+# --- the loop ----------------------------------------------------------------------------------------------------
 
-    rank, world, device = setup_distributed(cfg.device)
-    master = rank == 0
-    train_text, val_text = load_text(cfg)
-    model, tokenizer, state = build_model(cfg, train_text, val_text, device)
-    if state is not None:  # resuming: the run's window size is the checkpoint's, whatever the defaults say
-        cfg = replace(cfg, block_size=int(state["train_config"]["block_size"]))
-    model.train()
-    if cfg.block_size > model.config.n_positions:
-        raise ConfigError(f"block_size {cfg.block_size} exceeds the model's context window {model.config.n_positions}")
-    splits = {"train": torch.tensor(tokenizer.encode(train_text), dtype=torch.long),
-              "val": torch.tensor(tokenizer.encode(val_text), dtype=torch.long)}
-    for name, data in splits.items():
-        if len(data) <= cfg.block_size + 1:
-            raise ConfigError(f"the {name} split has {len(data)} tokens, fewer than block_size + 2")
+@torch.no_grad()
+def estimate_loss(model, splits: dict, cfg: TrainConfig, rank: int = 0, dist=None, autocast=None) -> dict:
+    """Mean loss over eval_iters batches per split; the same batches at every evaluation (a fixed generator)."""
+    import contextlib
 
-    optimizer = make_optimizer(model, cfg)
-    data_rng = torch.Generator().manual_seed(cfg.seed + rank)
-    start, best_val = 0, float("inf")
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        data_rng.set_state(state["data_rng"])
-        start, best_val = int(state["step"]), float(state["best_val_loss"])
-    raw_model = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    amp_dtype = resolve_dtype(cfg.dtype)
-    use_amp = device.type == "cuda" and amp_dtype in (torch.bfloat16, torch.float16)
-    autocast = torch.autocast("cuda", dtype=amp_dtype) if use_amp else torch.autocast("cpu", enabled=False)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-
-    started = time.time()
-    losses = {}
-    loss_value = float("nan")
-    bar = tqdm(range(start, cfg.max_iters), initial=start, total=cfg.max_iters, desc="training", unit="it",
-               disable=not (master and cfg.progress))
-    for step in bar:
-        if step % cfg.eval_interval == 0 and step > start:
-            losses = estimate_loss(model, splits, cfg, rank, world, device, autocast)
-            best_val = min(best_val, losses["val"])
-            if master:
-                bar.write(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-                save_checkpoint(raw_model, optimizer, step, best_val, data_rng, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg)
-        x, y = get_batch(splits["train"], cfg.block_size, cfg.batch_size, data_rng, device)
-        with autocast:
-            _, loss = model(x, y)
-        scaler.scale(loss).backward()
-        if cfg.grad_clip:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
-        loss_value = loss.item()
-        bar.set_postfix(loss=f"{loss_value:.3f}", refresh=False)
-    bar.close()
-
-    step = max(start, cfg.max_iters)
-    if step > start or not losses:
-        losses = estimate_loss(model, splits, cfg, rank, world, device, autocast)
-        best_val = min(best_val, losses["val"])
-    if master:
-        print(f"step {step}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f} "
-              f"({time.time() - started:.0f} s); saved to {cfg.out_dir}")
-        save_checkpoint(raw_model, optimizer, step, best_val, data_rng, cfg)
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-        dist.destroy_process_group()
-    return {"step": step, "train_loss": losses["train"], "val_loss": losses["val"], "best_val_loss": best_val,
-            "last_batch_loss": loss_value, "seconds": time.time() - started}
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = {}
+    for i, (name, data) in enumerate(splits.items()):
+        g = torch.Generator().manual_seed(cfg.seed + 10_000 * (i + 1) + rank)
+        losses = []
+        for _ in range(cfg.eval_iters):
+            x, y = get_batch(data, cfg.block_size, cfg.batch_size, g, device)
+            with autocast or contextlib.nullcontext():
+                _, loss = model(x, y)
+            losses.append(loss.item())
+        mean = sum(losses) / len(losses)
+        out[name] = dist.mean(mean) if dist is not None else mean
+    model.train(was_training)
+    return out
 
 
-def config_from_args(**kwargs) -> TrainConfig:
-    known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in kwargs.items() if k in known and v is not None})
+def train(config: TrainConfig, data=None, model: GPT | None = None) -> training.TrainResult:
+    """Run the loop. data: None (config.data), a text (split by val_fraction) or a (train, val) pair of texts.
+    model: a GPT to train instead of building one from the config. Returns a TrainResult (rank 0's view);
+    its losses hold the last evaluation's train_loss/val_loss."""
+    with training.Run(config, family="gpt2", run_fields=RUN_FIELDS) as run:
+        cfg, device = run.config, run.device
+        if data is None:
+            train_text, val_text = load_text(cfg)
+        elif isinstance(data, str):
+            train_text, val_text = split_text(data, cfg.val_fraction)
+        else:
+            train_text, val_text = data
+        if model is None:
+            model = build_model(cfg, train_text + val_text, device, run.out_dir if run.state else None)
+        model.to(device).train()
+        if cfg.block_size > model.config.n_positions:
+            raise ConfigError(f"block_size {cfg.block_size} exceeds the model's context window "
+                              f"{model.config.n_positions}")
+        tokenizer = model.tokenizer
+        splits = {name: torch.tensor(tokenizer.encode(text), dtype=torch.long)
+                  for name, text in (("train", train_text), ("val", val_text))}
+        for name, tokens in splits.items():
+            if len(tokens) <= cfg.block_size + 1:
+                raise ConfigError(f"the {name} split has {len(tokens)} tokens, fewer than block_size + 2")
+
+        optimizer = make_optimizer(model, cfg)
+        run.restore(models={"model": model}, optimizers={"optimizer": optimizer})
+        total = cfg.steps
+        bar = run.progress(total)
+        evaluation = {}
+
+        def save_model(folder):
+            model.save_pretrained(folder)
+
+        for step in range(run.step, total):
+            lr = learning_rate(step, cfg, total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            x, y = get_batch(splits["train"], cfg.block_size, cfg.batch_size, run.data_rng, device)
+            loss_value = 0.0
+            for (xs, ys), weight in training.micro_batches((x, y), cfg.grad_accum):
+                with run.autocast():
+                    _, loss = model(xs, ys)
+                run.backward(loss * weight)
+                loss_value += loss.item() * weight
+            run.optimizer_step(optimizer, model.parameters(), grad_clip=cfg.grad_clip)
+            done = step + 1
+            losses = {"loss": loss_value}
+            if run.due(done, cfg.eval_every):
+                evaluation = estimate_loss(model, splits, cfg, run.dist.rank, run.dist, run.autocast())
+                losses.update(train_loss=evaluation["train"], val_loss=evaluation["val"])
+                if run.dist.main and cfg.progress:
+                    bar.write(f"step {done}: train loss {evaluation['train']:.4f}, val loss {evaluation['val']:.4f}")
+            run.log(done, losses, lr=lr)
+            if run.dist.main and run.due(done, cfg.sample_every):
+                write_sample(model, run.sample_path(done, ".txt"))
+            if run.save_due(done):
+                run.save(done, save_model, {"model": model}, {"optimizer": optimizer})
+        result = run.result(model.eval())
+        if evaluation:
+            result.losses.update(train_loss=evaluation["train"], val_loss=evaluation["val"])
+        return result
+
+
+@torch.no_grad()
+def write_sample(model: GPT, path: Path, max_new_tokens: int = 200) -> Path:
+    was_training = model.training
+    model.eval()
+    text = model.generate_text("", max_new_tokens=max_new_tokens, temperature=0.8, seed=0)
+    model.train(was_training)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path

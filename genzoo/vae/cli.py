@@ -171,66 +171,36 @@ def _size(values):
 
 
 def train(argv) -> int:
-    from .. import datasets
-    from .loading import build_model
-    from .model import ConvVAEConfig, MLPVAEConfig
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
     from .train import TrainConfig, train as train_loop
 
-    parser = argparse.ArgumentParser(prog="genzoo train vae", description="Train a VAE (or a plain autoencoder).")
-    parser.add_argument("--data", default="mnist", help="'mnist' (genzoo's 8k training digits) or a folder of images")
-    parser.add_argument("--kind", choices=("conv", "mlp"), default="conv")
-    parser.add_argument("--image-size", type=int, default=None, help="folder data: resize to this square size (e.g. 64)")
-    parser.add_argument("--channels", type=int, nargs="+", default=None,
-                        help="conv widths, one stride-2 layer each (default 32 64 for 28px, 32 64 128 256 otherwise)")
-    parser.add_argument("--hidden", type=int, default=400, help="MLP hidden width")
-    parser.add_argument("--latent-dim", type=int, default=None, help="default 20 (mlp), 16 (conv 28px), 128 (faces)")
-    parser.add_argument("--plain", action="store_true", help="a plain autoencoder (no KL term, deterministic codes)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
-    parser.add_argument("--recon", choices=("bce", "mse"), default=None, help="default: bce for mnist, mse for photos")
-    parser.add_argument("--out", default="runs/vae")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--no-resume", action="store_true", help="start over even if --out holds a run")
-    args = parser.parse_args(argv)
-
-    torch.manual_seed(args.seed)
-    heldout = None
-    if args.data == "mnist":
-        images, _ = datasets.mnist("train")
-        heldout, _ = datasets.mnist("heldout")
-    else:
-        images = _image_folder(args.data, args.image_size or 64)
-    channels, size = images.shape[1], images.shape[-1]
-    if args.kind == "mlp":
-        if args.plain:
-            raise ConfigError("--plain is available for --kind conv")
-        config = MLPVAEConfig(in_features=images[0].numel(), hidden=args.hidden, latent_dim=args.latent_dim or 20,
-                              image_shape=tuple(images.shape[1:]))
-    else:
-        widths = args.channels or ((32, 64) if size <= 32 else (32, 64, 128, 256))
-        config = ConvVAEConfig(in_channels=channels, image_size=size, channels=tuple(widths),
-                               latent_dim=args.latent_dim or (16 if size <= 32 else 128), variational=not args.plain)
-    recon = args.recon or ("bce" if args.data == "mnist" else "mse")
-    model = build_model(config)
-    train_loop(model, images, TrainConfig(out_dir=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                          beta=args.beta, recon=recon, seed=args.seed, device=args.device,
-                                          resume=not args.no_resume), heldout=heldout)
-    print(f"saved to {args.out} (load it with genzoo.vae.from_pretrained({args.out!r}))")
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(prog="genzoo train vae", formatter_class=HelpFormatter,
+                                     description="Train a VAE (or a plain autoencoder) on MNIST or a folder of images.")
+    add_common_arguments(parser, defaults, epochs=True)
+    parser.add_argument("--data", default=defaults.data, help="'mnist' (genzoo's 8k training digits) or a folder of images")
+    parser.add_argument("--size", type=int, nargs="+", default=None, metavar="N",
+                        help="image size: S (a square) or H W (default: the data's own)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                        help="image channels (default: 1 for MNIST and grayscale folders, else 3)")
+    parser.add_argument("--fit", choices=("crop", "stretch"), default=defaults.fit, help="how images reach --size")
+    parser.add_argument("--flip", action="store_true", help="random horizontal flips")
+    parser.add_argument("--kind", choices=("conv", "mlp"), default=defaults.kind)
+    parser.add_argument("--widths", type=int, nargs="+", default=None,
+                        help="conv widths, one stride-2 layer each (default 32 64 up to 32 px, else 32 64 128 256)")
+    parser.add_argument("--hidden", type=int, default=defaults.hidden, help="MLP hidden width")
+    parser.add_argument("--latent-dim", type=int, default=None, help="default 20 (mlp), 16 (conv up to 32 px), 128")
+    parser.add_argument("--plain", dest="variational", action="store_false",
+                        help="a plain autoencoder (no KL term, deterministic codes)")
+    parser.add_argument("--beta", type=float, default=defaults.beta, help="weight of the KL term")
+    parser.add_argument("--recon", choices=("bce", "mse"), default=None, help="default: bce for mnist, mse for folders")
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    args = parse_args(parser, argv)
+    widths = tuple(args.widths) if args.widths else None
+    result = train_loop(config_from_args(TrainConfig, args, size=_size(args.size), widths=widths))
+    print(f"step {result.step}: saved to {result.out_dir} (genzoo sample {result.out_dir}; "
+          f"genzoo.vae.from_pretrained({str(result.out_dir)!r}))")
     return 0
-
-
-def _image_folder(folder, size: int) -> torch.Tensor:
-    """Every image under `folder` (e.g. faces with and without glasses), RGB, resized to size x size, in [-1, 1]."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"--data must be 'mnist' or a folder of images; {folder} is not a folder")
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".webp"))
-    if not paths:
-        raise ConfigError(f"{folder} holds no .png/.jpg/.jpeg/.bmp/.webp images")
-    return torch.cat([load_image(p, channels=3, size=size) for p in paths])
 
 
 # -- the embedded model ------------------------------------------------------------------------------------------

@@ -1,64 +1,120 @@
-"""Training a VAE: reconstruction loss + beta * KL, checkpoints via save_pretrained, resumable.
+"""Training a VAE (book ch. 7-8): reconstruction loss + beta * KL, on genzoo's training contract.
 
-    from genzoo import datasets, vae
     from genzoo.vae.train import TrainConfig, train
-    images, _ = datasets.mnist("train")
-    model = vae.ConvVAE(vae.ConvVAEConfig(in_channels=1, image_size=28, channels=(32, 64), latent_dim=16))
-    train(model, images, TrainConfig(out_dir="runs/mnist-vae", epochs=10))
+    train(TrainConfig(out_dir="runs/mnist-vae", epochs=10))                         # MNIST, a conv VAE (or steps=)
+    train(TrainConfig(data="faces/", kind="conv", recon="mse", out_dir="runs/faces"))  # size/channels from the folder
+    train(TrainConfig(out_dir="runs/mine"), data=images, model=my_vae)              # (N, C, H, W) in [-1, 1]
 
 The loss per example is  recon(x, x_hat) + beta * KL(q(z|x) || N(0, I)),  both summed over pixels / latent
 dimensions and averaged over the batch. recon="bce" treats pixels as Bernoulli probabilities ((x + 1) / 2, on the
 decoder's logits: pytorch/examples' loss); recon="mse" is a Gaussian likelihood with unit variance (halved
 squared error). A plain autoencoder (variational=False) has no KL term.
 
-Every `save_every` steps and at the end, out_dir gets the model (save_pretrained: model.safetensors +
-config.json) and training_state.pt (optimizer, step, history); `resume=True` continues from them. Batch order
-and sampling noise derive from (seed, epoch), so a resumed run, even one interrupted mid-epoch, takes the same
-steps as an uninterrupted one.
+The run folder is genzoo.training's: the model (vae.from_pretrained(out_dir), `genzoo sample out_dir`),
+train_state.pt, log.jsonl (loss, rec, kl; heldout_recon on MNIST every sample_every steps), loss.png,
+samples/step-N.png (decoded prior draws, fixed seed) and checkpoints/. Batch order derives from (seed, epoch) and
+the sampling noise from the saved per-rank generator, so a resumed run takes the same steps as an uninterrupted one.
 """
 from __future__ import annotations
 
-import os
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from ..errors import CheckpointError, ConfigError
-from ..runtime import resolve_device
+from .. import training
+from ..data import ImageFolder, augment
+from ..errors import ConfigError
 
-STATE_NAME = "training_state.pt"
+RUN_FIELDS = ("data", "size", "channels", "fit", "flip", "kind", "widths", "hidden", "latent_dim", "variational",
+              "recon")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(training.TrainConfig):
     out_dir: str = "runs/vae"
-    epochs: int = 10
+    data: str = "mnist"          # "mnist" (genzoo's 8k training digits) or a folder of images
+    size: tuple | None = None    # (height, width) of folder images (None: the folder's own)
+    channels: int | None = None  # image channels (None: 1 for MNIST, 1 or 3 as the folder's images are)
+    fit: str = "crop"
+    flip: bool = False
+    kind: str = "conv"           # "conv" or "mlp"
+    widths: tuple | None = None  # conv widths, one stride-2 layer each (None: 32 64 up to 32 px, else 32 64 128 256)
+    hidden: int = 400            # MLP hidden width
+    latent_dim: int | None = None  # None: 20 (mlp), 16 (conv up to 32 px), 128 (larger)
+    variational: bool = True     # False: a plain autoencoder
+    steps: int = 300             # about 5 passes over MNIST's 8,000 digits
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
     beta: float = 1.0            # weight of the KL term (beta-VAE); 1 is the ELBO
-    recon: str = "bce"           # "bce" (Bernoulli pixels, MNIST) or "mse" (RGB photos)
-    seed: int = 0
-    device: str = "auto"
-    save_every: int = 0          # steps between checkpoints (0: only at the end of each epoch)
-    resume: bool = True          # continue from out_dir if it holds a training_state.pt
-    log_every: int = 50
+    recon: str | None = None     # "bce" (Bernoulli pixels, MNIST) or "mse" (photos); None: bce for MNIST, else mse
 
     def __post_init__(self):
-        if self.recon not in ("bce", "mse"):
+        super().__post_init__()
+        if self.recon not in (None, "bce", "mse"):
             raise ConfigError(f"recon must be 'bce' or 'mse', not {self.recon!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.beta < 0:
-            raise ConfigError("epochs, batch_size and lr must be positive and beta non-negative")
+        if self.kind not in ("conv", "mlp"):
+            raise ConfigError(f"kind must be 'conv' or 'mlp', not {self.kind!r}")
+        if self.beta < 0:
+            raise ConfigError(f"beta must be >= 0, not {self.beta}")
+        if isinstance(self.size, int):
+            self.size = (self.size, self.size)
+        self.size = tuple(self.size) if self.size is not None else None
+        self.widths = tuple(self.widths) if self.widths is not None else None
+
+    @property
+    def recon_loss(self) -> str:
+        return self.recon or ("bce" if self.data == "mnist" else "mse")
 
 
-def vae_loss(model, x: torch.Tensor, recon: str = "bce", beta: float = 1.0, generator=None):
-    """-> (loss, reconstruction term, KL term), each averaged over the batch."""
+def load_images(cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(training images, held-out images or None), (N, C, H, W) in [-1, 1]."""
+    if cfg.data == "mnist":
+        from .. import datasets
+
+        images, heldout = datasets.mnist("train")[0], datasets.mnist("heldout")[0]
+        if cfg.size not in (None, (28, 28)):
+            images = F.interpolate(images, size=cfg.size, mode="bilinear", align_corners=False).clamp(-1, 1)
+            heldout = F.interpolate(heldout, size=cfg.size, mode="bilinear", align_corners=False).clamp(-1, 1)
+        if cfg.channels == 3:
+            images, heldout = images.expand(-1, 3, -1, -1), heldout.expand(-1, 3, -1, -1)
+        return images.contiguous(), heldout.contiguous()
+    if not Path(cfg.data).expanduser().is_dir():
+        raise ConfigError(f"data must be 'mnist' or a folder of images; {cfg.data!r} is neither")
+    return ImageFolder(cfg.data, size=cfg.size, channels=cfg.channels, fit=cfg.fit).load()[0], None
+
+
+def build_vae(cfg: TrainConfig, images: torch.Tensor):
+    from .loading import build_model
+    from .model import ConvVAEConfig, MLPVAEConfig
+
+    channels, height, width = images.shape[1:]
+    if cfg.kind == "mlp":
+        if not cfg.variational:
+            raise ConfigError("a plain autoencoder (variational=False, --plain) is available for kind 'conv'")
+        config = MLPVAEConfig(in_features=channels * height * width, hidden=cfg.hidden, latent_dim=cfg.latent_dim or 20,
+                              image_shape=(channels, height, width))
+    else:
+        if height != width:
+            raise ConfigError(f"the conv VAE takes square images, these are {height}x{width}: pass size (--size S)")
+        widths = cfg.widths or ((32, 64) if height <= 32 else (32, 64, 128, 256))
+        config = ConvVAEConfig(in_channels=channels, image_size=height, channels=widths,
+                               latent_dim=cfg.latent_dim or (16 if height <= 32 else 128), variational=cfg.variational)
+    return build_model(config)
+
+
+def vae_loss(model, x: torch.Tensor, recon: str = "bce", beta: float = 1.0, generator=None, eps=None):
+    """-> (loss, reconstruction term, KL term), each averaged over the batch. eps: the reparameterisation noise
+    (drawn from `generator` when not given)."""
     mean, logvar = model.encode(x)
-    z = model.reparameterize(mean, logvar, generator)
+    if logvar is None:
+        z = mean
+    elif eps is not None:
+        z = mean + torch.exp(0.5 * logvar) * eps.to(mean.device, mean.dtype)
+    else:
+        z = model.reparameterize(mean, logvar, generator)
     if recon == "bce":
         if not hasattr(model, "decode_logits"):
             raise ConfigError(f"{type(model).__name__} has no Bernoulli decoder: train it with recon='mse'")
@@ -90,80 +146,63 @@ def evaluate(model, images: torch.Tensor, recon: str = "bce", batch_size: int = 
     return total / len(images)
 
 
-def train(model, images: torch.Tensor, config: TrainConfig, heldout: torch.Tensor | None = None):
-    """Train `model` on `images` (N, C, H, W) in [-1, 1]; returns the model (on config.device) and a history list."""
-    device = resolve_device(config.device)
-    out_dir = Path(config.out_dir)
-    model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    step, history = 0, []
-    state_path = out_dir / STATE_NAME
-    if config.resume and state_path.is_file():
-        step, history = _resume(model, optimizer, out_dir, device)
-        print(f"resumed from {out_dir} at step {step}")
-    steps_per_epoch = -(-len(images) // config.batch_size)
-    total_steps = config.epochs * steps_per_epoch
-    if step >= total_steps:
-        return model.eval(), history
-    bar = tqdm(total=total_steps, initial=step, desc="train vae", unit="step")
-    start = time.time()
-    while step < total_steps:
-        epoch, offset = divmod(step, steps_per_epoch)
-        # The permutation depends only on (seed, epoch): a resumed run sees the same batches.
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
-        noise = torch.Generator(device=device).manual_seed(config.seed * 7919 + epoch)
-        batches = order.split(config.batch_size)
-        if offset and getattr(model.config, "variational", True):
-            # Resuming mid-epoch: draw the noise the finished steps drew (as reparameterize does), so the run
-            # continues exactly as an uninterrupted one would.
-            shape = model.latent_shape(tuple(images.shape[-2:]))
-            for batch in batches[:offset]:
-                torch.randn((len(batch), *shape), generator=noise, device=device)
-        for batch in batches[offset:]:
-            x = images[batch].to(device, non_blocking=True)
-            loss, rec, kl = vae_loss(model, x, config.recon, config.beta, generator=noise)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            bar.update(1)
-            if step % config.log_every == 0 or step == total_steps:
-                bar.set_postfix(loss=f"{loss.item():.2f}", rec=f"{rec.item():.2f}", kl=f"{kl.item():.2f}")
-            if config.save_every and step % config.save_every == 0:
-                save_checkpoint(model, optimizer, out_dir, step, history, config)
-        record = {"epoch": epoch + 1, "step": step, "loss": loss.item(), "seconds": round(time.time() - start, 1)}
-        if heldout is not None:
-            record["heldout_recon"] = evaluate(model, heldout, config.recon)
-        history.append(record)
-        tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        save_checkpoint(model, optimizer, out_dir, step, history, config)
-    bar.close()
-    return model.eval(), history
+def train(config: TrainConfig, data: torch.Tensor | None = None, model=None,
+          heldout: torch.Tensor | None = None) -> training.TrainResult:
+    """Train a VAE. data: None (config.data) or images (N, C, H, W) in [-1, 1]; model: a VAE to train instead of
+    one built from the config; heldout: images whose reconstruction loss is logged (MNIST: its held-out digits)."""
+    with training.Run(config, family="vae", run_fields=RUN_FIELDS) as run:
+        cfg, device = run.config, run.device
+        if data is None:
+            data, default_heldout = load_images(cfg)
+            heldout = heldout if heldout is not None else default_heldout
+        images = data.float()
+        recon = cfg.recon_loss
+        if model is None:
+            model = build_vae(cfg, images)
+        model.to(device).train()
+        variational = getattr(model.config, "variational", True)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        run.restore(models={"model": model}, optimizers={"optimizer": optimizer})
+        n = len(images)
+        total = cfg.total_steps(training.steps_per_epoch(n, cfg.batch_size, run.dist.world))
+        run.progress(total)
+        latent_shape = model.latent_shape(tuple(images.shape[-2:]))
+
+        def save_model(folder):
+            model.save_pretrained(folder)
+
+        for step in range(run.step, total):
+            index = training.epoch_indices(n, cfg.batch_size, step, cfg.seed, run.dist.rank, run.dist.world)
+            x = augment(images[index], run.data_rng, flip=cfg.flip)
+            eps = torch.randn((len(x), *latent_shape), generator=run.data_rng) if variational else None
+            parts = (x, eps) if variational else (x,)
+            sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0}
+            for part, weight in training.micro_batches(parts, cfg.grad_accum):
+                with run.autocast():
+                    loss, rec, kl = vae_loss(model, part[0].to(device), recon, cfg.beta,
+                                             eps=part[1] if variational else None)
+                run.backward(loss * weight)
+                for name, value in (("loss", loss), ("rec", rec), ("kl", kl)):
+                    sums[name] += value.item() * weight
+            run.optimizer_step(optimizer, model.parameters())
+            done = step + 1
+            sampled = run.due(done, cfg.sample_every)
+            if sampled and heldout is not None:
+                sums["heldout_recon"] = evaluate(model, heldout, recon)
+            run.log(done, sums, lr=cfg.lr)
+            if sampled and run.dist.main:
+                write_samples(model, run.sample_path(done), tuple(images.shape[-2:]))
+            if run.save_due(done):
+                run.save(done, save_model, {"model": model}, {"optimizer": optimizer})
+        return run.result(model.eval())
 
 
-def save_checkpoint(model, optimizer, out_dir: Path, step: int, history: list, config: TrainConfig) -> None:
-    """Model via save_pretrained, then the optimizer state; each written to a temp name and renamed (no half files)."""
+@torch.no_grad()
+def write_samples(model, path, image_size, n: int = 64):
+    from ..images import save_image
+
     was_training = model.training
-    model.save_pretrained(out_dir)
-    state = {"step": step, "optimizer": optimizer.state_dict(), "history": history, "train_config": asdict(config)}
-    tmp = out_dir / (STATE_NAME + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, out_dir / STATE_NAME)
+    model.eval()
+    images = model.sample(n, seed=0, image_size=image_size)
     model.train(was_training)
-
-
-def _resume(model, optimizer, out_dir: Path, device):
-    from ..checkpoint import load_state_dict, read_config
-
-    config = read_config(out_dir)
-    if config.get("genzoo_family") != "vae" or config.get("model", config.get("kind")) != model.config.model_type:
-        raise CheckpointError(f"{out_dir} holds a {config.get('genzoo_family')}/{config.get('model', config.get('kind'))} run, not a "
-                              f"vae/{model.config.model_type}: pick another --out, or pass resume=False to start over")
-    saved = {k: v for k, v in config.items() if not k.startswith("genzoo_")}
-    current = model.config.to_dict()
-    if saved != current:
-        raise CheckpointError(f"{out_dir} was trained with config {saved}, not {current}: pick another --out")
-    model.load_state_dict(load_state_dict(out_dir / "model.safetensors", map_location=device))
-    state = torch.load(out_dir / STATE_NAME, map_location=device, weights_only=True)
-    optimizer.load_state_dict(state["optimizer"])
-    return int(state["step"]), list(state.get("history", []))
+    return save_image(images, path, nrow=8)

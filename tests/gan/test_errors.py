@@ -131,7 +131,7 @@ def test_part_mismatch_and_corrupt_files(tmp_path):
         gan.from_pretrained(tmp_path / "netD.pth", part="critic")
 
 
-def test_bad_configs_and_losses():
+def test_bad_configs_and_losses(tmp_path):
     with pytest.raises(ConfigError, match="image_size must be 28 or 4"):
         gan.DCGANConfig(image_size=48)
     with pytest.raises(ConfigError, match="d_norm"):
@@ -140,8 +140,11 @@ def test_bad_configs_and_losses():
         gan.MLPGANConfig(output_activation="swish2")
     G, D = gan.new_gan(gan.DCGANConfig(latent_dim=4, image_size=16, channels=1, ngf=2, ndf=2))
     data = torch.zeros(4, 1, 16, 16)
+    from genzoo.gan.train import TrainConfig
+
     with pytest.raises(ConfigError, match="unknown GAN loss 'hinge'"):
-        gan.train(G, D, data, loss="hinge", progress=False)
+        gan.train(TrainConfig(loss="hinge", progress=False), data=data, model=(G, D))
     with pytest.raises(ConfigError, match="BatchNorm"):
-        gan.train(G, D, data, loss="wgan-gp", progress=False)
+        gan.train(TrainConfig(out_dir=str(tmp_path), loss="wgan-gp", progress=False, device="cpu"), data=data,
+                  model=(G, D))
     assert issubclass(ConfigError, GenzooError)

@@ -1,4 +1,6 @@
-"""The training loop: loss goes down, resume continues exactly, DDP under torchrun (gloo, CPU); the CLI."""
+"""The training loop: loss goes down, the run folder, resume continues exactly, DDP under torchrun (gloo, CPU),
+fine-tuning with another dropout, accumulation, the CLI."""
+import json
 import math
 import os
 import subprocess
@@ -9,58 +11,119 @@ import torch
 
 from genzoo import gpt2
 from genzoo.cli import main as genzoo_main
+from genzoo.errors import CheckpointError, ConfigError
 from genzoo.gpt2.train import STATE_NAME, TrainConfig, train
 
 TINY = dict(n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=8, eval_iters=4, progress=False, device="cpu")
 
 
-def test_short_run_lowers_the_loss(tmp_path):
-    result = train(TrainConfig(out_dir=str(tmp_path), max_iters=80, eval_interval=40, learning_rate=3e-3,
-                               warmup_iters=5, **TINY))
-    assert result["val_loss"] < math.log(65) - 0.7  # a uniform guess over 65 characters is ln 65 = 4.17
+def test_short_run_lowers_the_loss_and_writes_the_run_folder(tmp_path):
+    result = train(TrainConfig(out_dir=str(tmp_path), steps=80, eval_every=40, lr=3e-3, warmup_steps=5,
+                               sample_every=40, keep_every=40, **TINY))
+    assert result.losses["val_loss"] < math.log(65) - 0.7  # a uniform guess over 65 characters is ln 65 = 4.17
     model = gpt2.from_pretrained(tmp_path, device="cpu")
     assert model.tokenizer.vocab_size == 65 and (tmp_path / STATE_NAME).is_file()
     assert len(model.generate_text("ROMEO:", max_new_tokens=10, seed=0)) == 16
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == list(range(10, 81, 10))
+    assert "val_loss" in lines[3] and "lr" in lines[0] and "seconds" in lines[0]
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step-0000040.txt", "step-0000080.txt"]
+    kept = gpt2.from_pretrained(tmp_path / "checkpoints" / "step-40", device="cpu")
+    assert kept.config.n_embd == 32
 
 
-def test_resume_continues_exactly(tmp_path):
-    constant = dict(learning_rate=2e-3, min_lr=2e-3, warmup_iters=0, eval_interval=5, **TINY)
-    train(TrainConfig(out_dir=str(tmp_path / "a"), max_iters=6, **constant))
-    resumed = train(TrainConfig(out_dir=str(tmp_path / "a"), max_iters=12, resume=True, **constant))
-    straight = train(TrainConfig(out_dir=str(tmp_path / "b"), max_iters=12, **constant))
-    assert resumed["step"] == straight["step"] == 12
+def test_resume_continues_exactly_with_the_runs_own_settings(tmp_path):
+    constant = dict(lr=2e-3, min_lr=2e-3, warmup_steps=0, eval_every=5, **TINY)
+    train(TrainConfig(out_dir=str(tmp_path / "a"), steps=6, **constant))
+    # a resume needs no architecture flags: the run's n_embd etc. come from its train_state.pt
+    resumed = train(TrainConfig(out_dir=str(tmp_path / "a"), steps=12, resume=True, progress=False, device="cpu",
+                                lr=2e-3, min_lr=2e-3, warmup_steps=0, eval_every=5, eval_iters=4))
+    straight = train(TrainConfig(out_dir=str(tmp_path / "b"), steps=12, **constant))
+    assert resumed.step == straight.step == 12
     a = gpt2.from_pretrained(tmp_path / "a", device="cpu").state_dict()
     b = gpt2.from_pretrained(tmp_path / "b", device="cpu").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert resumed["val_loss"] == pytest.approx(straight["val_loss"])
+    assert resumed.losses["val_loss"] == pytest.approx(straight.losses["val_loss"])
+    with pytest.raises(ConfigError, match="n_embd=64"):
+        train(TrainConfig(out_dir=str(tmp_path / "a"), steps=14, resume=True, **{**constant, "n_embd": 64}))
 
 
-def test_resume_without_state_is_a_clear_error(tmp_path):
-    from genzoo.errors import CheckpointError
-
+def test_resume_without_state_and_fresh_run_over_a_run_are_errors(tmp_path):
     with pytest.raises(CheckpointError, match="cannot resume"):
         train(TrainConfig(out_dir=str(tmp_path), resume=True, **TINY))
+    train(TrainConfig(out_dir=str(tmp_path), steps=2, eval_every=2, **TINY))
+    before = (tmp_path / "model.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match="--overwrite"):
+        train(TrainConfig(out_dir=str(tmp_path), steps=3, eval_every=3, **TINY))
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+    assert train(TrainConfig(out_dir=str(tmp_path), steps=3, eval_every=3, overwrite=True, **TINY)).step == 3
+
+
+def test_accumulating_four_micro_batches_equals_one_batch(tmp_path):
+    common = dict(steps=3, eval_every=3, lr=3e-3, warmup_steps=0, **TINY)
+    train(TrainConfig(out_dir=str(tmp_path / "one"), **common))
+    train(TrainConfig(out_dir=str(tmp_path / "four"), grad_accum=4, **common))
+    a = gpt2.from_pretrained(tmp_path / "one", device="cpu").state_dict()
+    b = gpt2.from_pretrained(tmp_path / "four", device="cpu").state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+
+
+def test_a_user_built_model_and_fine_tuning_with_another_dropout(tmp_path):
+    from genzoo.gpt2.model import GPT, GPTConfig
+    from genzoo.gpt2.tokenizer import CharTokenizer
+
+    text = "abcabcabd" * 200
+    tok = CharTokenizer.from_text(text)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_positions=16, n_layer=1, n_head=1, n_embd=8,
+                          tokenizer=tok.to_config(), bos_token_id=0, eos_token_id=None))
+    result = train(TrainConfig(out_dir=str(tmp_path / "mine"), steps=2, eval_every=2, block_size=16, batch_size=4,
+                               eval_iters=2, progress=False, device="cpu"), data=text, model=model)
+    assert result.model is model and gpt2.from_pretrained(tmp_path / "mine").config.n_embd == 8
+    seen = {}
+    import genzoo.gpt2.train as gpt2_train
+
+    original = gpt2_train.make_optimizer
+
+    def spy(model, cfg):
+        seen["dropout"] = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+        return original(model, cfg)
+
+    gpt2_train.make_optimizer = spy
+    try:
+        train(TrainConfig(out_dir=str(tmp_path / "tuned"), init_from=str(tmp_path / "mine"), dropout=0.2, data="x",
+                          steps=1, eval_every=1, block_size=16, batch_size=4, eval_iters=1, progress=False,
+                          device="cpu"), data=text)
+    finally:
+        gpt2_train.make_optimizer = original
+    assert seen["dropout"] and set(seen["dropout"]) == {0.2}
+    with pytest.raises(ConfigError, match="n_embd=8; n_embd=64 cannot apply"):
+        train(TrainConfig(out_dir=str(tmp_path / "bad"), init_from=str(tmp_path / "mine"), n_embd=64, steps=1,
+                          block_size=16, device="cpu", progress=False), data=text)
 
 
 def test_torchrun_two_processes_gloo(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "genzoo",
-           "train", "gpt2", "--out", str(tmp_path), "--max-iters", "8", "--eval-interval", "4", "--eval-iters", "2",
+           "train", "gpt2", "--out", str(tmp_path), "--steps", "8", "--eval-every", "4", "--eval-iters", "2",
            "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16", "--batch-size", "4",
            "--device", "cpu", "--no-progress"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("step 8:") == 1  # only rank 0 reports and saves
     state = torch.load(tmp_path / STATE_NAME, weights_only=True)
-    assert state["step"] == 8
+    assert state["step"] == 8 and len(state["rng"]) == 2
+    assert not torch.equal(state["rng"][0]["data"], state["rng"][1]["data"])  # each rank its own batches
     gpt2.from_pretrained(tmp_path, device="cpu")
 
 
 def test_cli_generate_and_train(tmp_path, capsys):
-    assert genzoo_main(["train", "gpt2", "--out", str(tmp_path), "--max-iters", "3", "--eval-interval", "3",
-                        "--eval-iters", "1", "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16",
-                        "--no-progress"]) == 0
+    argv = ["train", "gpt2", "--out", str(tmp_path), "--steps", "3", "--eval-every", "3", "--eval-iters", "1",
+            "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16", "--no-progress"]
+    assert genzoo_main(argv) == 0
     capsys.readouterr()
+    assert genzoo_main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err
     assert genzoo_main(["generate", "ROMEO:", "--model", str(tmp_path), "--max-new-tokens", "20", "--seed", "3",
                         "--temperature", "0.9", "--top-k", "10", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
@@ -69,3 +132,14 @@ def test_cli_generate_and_train(tmp_path, capsys):
     assert genzoo_main(["generate", "x", "--model", str(tmp_path), "--temperature", "-1"]) == 2
     assert "temperature" in capsys.readouterr().err
     assert genzoo_main(["generate", "x", "--model", "no-such-model"]) == 2
+    text = tmp_path / "corpus.txt"
+    text.write_text("to be or not to be, that is the question\n" * 40, encoding="utf-8")
+    assert genzoo_main(["train", "gpt2", "--data", str(text), "--out", str(tmp_path / "own"), "--steps", "2",
+                        "--eval-every", "2", "--eval-iters", "1", "--n-layer", "1", "--n-embd", "16", "--n-head", "2",
+                        "--block-size", "16", "--batch-size", "2", "--no-progress"]) == 0
+    assert set(gpt2.from_pretrained(tmp_path / "own").tokenizer.chars) == set(text.read_text())
+    assert (tmp_path / "own" / "samples" / "step-0000002.txt").is_file()
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        genzoo_main(["train", "gpt2", "--help"])
+    assert "(default: 1000)" in capsys.readouterr().out

@@ -8,10 +8,9 @@ from PIL import Image
 
 from genzoo import datasets, vae
 from genzoo.checkpoint import save_pretrained
-from genzoo.errors import CheckpointError
+from genzoo.errors import CheckpointError, ConfigError
 from genzoo.cli import main
 from genzoo.vae import cli as vae_cli
-from genzoo.vae import train as vae_train
 from genzoo.vae.train import TrainConfig, evaluate, train
 
 SMALL = dict(in_channels=1, image_size=28, channels=(8, 16), latent_dim=8)
@@ -29,61 +28,80 @@ def test_short_training_run_reconstructs_heldout_digits_better(tmp_path, digits)
     torch.manual_seed(0)
     model = vae.MLPVAE(vae.MLPVAEConfig(hidden=128, latent_dim=8))
     before = evaluate(model, heldout)
-    model, history = train(model, train_images, TrainConfig(out_dir=str(tmp_path), epochs=2, batch_size=64,
-                                                            lr=3e-3, device="cpu"), heldout=heldout)
-    after = evaluate(model, heldout)
+    result = train(TrainConfig(out_dir=str(tmp_path), epochs=2, batch_size=64, lr=3e-3, device="cpu", progress=False,
+                               sample_every=24, keep_every=24, log_every=8), data=train_images, model=model,
+                   heldout=heldout)
+    after = evaluate(result.model, heldout)
+    assert result.model is model and result.step == 48
     assert after < 0.5 * before, (before, after)  # BCE per digit: ~545 untrained, ~200 after 48 steps
-    assert [h["epoch"] for h in history] == [1, 2] and history[-1]["heldout_recon"] == pytest.approx(after)
-    # the run directory is a loadable genzoo checkpoint
+    assert [h["step"] for h in result.history] == [8, 16, 24, 32, 40, 48]
+    assert result.history[-1]["heldout_recon"] == pytest.approx(after)
+    # the run directory is a loadable genzoo checkpoint, with samples, a loss plot and kept checkpoints
     loaded = vae.from_pretrained(tmp_path, device="cpu")
     assert evaluate(loaded, heldout) == pytest.approx(after, rel=1e-5)
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["step-0000024.png", "step-0000048.png"]
+    assert vae.from_pretrained(tmp_path / "checkpoints" / "step-24").config.latent_dim == 8
+    assert (tmp_path / "loss.png").is_file() and len((tmp_path / "log.jsonl").read_text().splitlines()) == 6
+
+
+TINY = dict(kind="mlp", hidden=32, latent_dim=4, batch_size=64, device="cpu", progress=False, sample_every=0)
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path, digits):
     images = digits[0][:256]
-
-    def run(out, epochs):
-        torch.manual_seed(0)
-        model = vae.MLPVAE(vae.MLPVAEConfig(hidden=32, latent_dim=4))
-        return train(model, images, TrainConfig(out_dir=str(out), epochs=epochs, batch_size=64, device="cpu"))[0]
-
-    straight = run(tmp_path / "a", 2)
-    run(tmp_path / "b", 1)
-    resumed = run(tmp_path / "b", 2)  # picks up training_state.pt: optimizer, step
+    straight = train(TrainConfig(out_dir=str(tmp_path / "a"), epochs=2, **TINY), data=images).model
+    train(TrainConfig(out_dir=str(tmp_path / "b"), epochs=1, **TINY), data=images)
+    # the resume repeats no setting but the length: the architecture comes from the run
+    resumed = train(TrainConfig(out_dir=str(tmp_path / "b"), epochs=2, resume=True, device="cpu", progress=False),
+                    data=images).model
     state = json.loads((tmp_path / "b" / "config.json").read_text())
     assert state["model"] == "mlp"
     for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values()):
-        assert torch.allclose(p, q, atol=1e-6), name
-    # a run directory of another architecture is not silently resumed
-    with pytest.raises(CheckpointError, match="pick another"):
-        train(vae.MLPVAE(vae.MLPVAEConfig(hidden=16, latent_dim=4)), images,
-              TrainConfig(out_dir=str(tmp_path / "b"), epochs=3, device="cpu"))
+        assert torch.equal(p, q), name
+    # a resume with another architecture is refused, and so is a fresh run into the folder
+    with pytest.raises(ConfigError, match="hidden=16"):
+        train(TrainConfig(out_dir=str(tmp_path / "b"), epochs=3, resume=True, **{**TINY, "hidden": 16}), data=images)
+    with pytest.raises(ConfigError, match="overwrite"):
+        train(TrainConfig(out_dir=str(tmp_path / "b"), epochs=3, **TINY), data=images)
+    with pytest.raises(CheckpointError, match="cannot resume"):
+        train(TrainConfig(out_dir=str(tmp_path / "c"), epochs=3, resume=True, **TINY), data=images)
 
 
 def test_run_interrupted_mid_epoch_resumes_exactly(tmp_path, digits, monkeypatch):
+    from genzoo import training
+
     images = digits[0][:256]  # 4 steps per epoch
+    config = dict(epochs=2, save_every=3, **TINY)
+    straight = train(TrainConfig(out_dir=str(tmp_path / "a"), **config), data=images).model
+    real_save = training.Run.save
 
-    def run(out):
-        torch.manual_seed(0)
-        model = vae.MLPVAE(vae.MLPVAEConfig(hidden=32, latent_dim=4))
-        return train(model, images, TrainConfig(out_dir=str(out), epochs=2, batch_size=64, save_every=3,
-                                                device="cpu"))[0]
-
-    straight = run(tmp_path / "a")
-    real_save = vae_train.save_checkpoint
-
-    def save_then_crash(model, optimizer, out_dir, step, *args):
-        real_save(model, optimizer, out_dir, step, *args)
+    def save_then_crash(self, step, *args, **kwargs):
+        real_save(self, step, *args, **kwargs)
         if step == 6:  # mid-way through the second epoch (steps 5-8)
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(vae_train, "save_checkpoint", save_then_crash)
+    monkeypatch.setattr(training.Run, "save", save_then_crash)
     with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "b")
-    monkeypatch.setattr(vae_train, "save_checkpoint", real_save)
-    resumed = run(tmp_path / "b")
+        train(TrainConfig(out_dir=str(tmp_path / "b"), **config), data=images)
+    monkeypatch.setattr(training.Run, "save", real_save)
+    resumed = train(TrainConfig(out_dir=str(tmp_path / "b"), resume=True, **config), data=images).model
     for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values()):
-        assert torch.allclose(p, q, atol=1e-6), name
+        assert torch.equal(p, q), name
+
+
+def test_accumulation_and_a_plain_conv_autoencoder(tmp_path, digits):
+    images = digits[0][:128]
+    common = dict(steps=2, batch_size=32, device="cpu", progress=False, sample_every=0, log_every=1)
+    # the MLP VAE: the conv one has BatchNorm, whose batch statistics differ per micro-batch (as anywhere)
+    mlp = dict(kind="mlp", hidden=32, latent_dim=4, **common)
+    one = train(TrainConfig(out_dir=str(tmp_path / "one"), **mlp), data=images)
+    four = train(TrainConfig(out_dir=str(tmp_path / "four"), grad_accum=4, **mlp), data=images)
+    assert [h["loss"] for h in one.history] == pytest.approx([h["loss"] for h in four.history], rel=1e-6)
+    a, b = one.model.state_dict(), four.model.state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+    common = dict(kind="conv", widths=(4, 8), latent_dim=4, **common)
+    plain = train(TrainConfig(out_dir=str(tmp_path / "plain"), variational=False, recon="mse", **common), data=images)
+    assert plain.history[-1]["kl"] == 0 and vae.from_pretrained(tmp_path / "plain").config.variational is False
 
 
 @pytest.fixture(scope="module")
@@ -142,11 +160,20 @@ def test_cli_train_on_an_image_folder(tmp_path):
     for i in range(6):
         _png(faces / f"{i}.jpg", (24 + i, 24), "RGB")
     out = tmp_path / "run"
-    assert main(["train", "vae", "--data", str(faces), "--image-size", "16", "--channels", "4", "8",
+    assert main(["train", "vae", "--data", str(faces), "--size", "16", "--widths", "4", "8",
                  "--latent-dim", "3", "--epochs", "1", "--batch-size", "4", "--out", str(out), "--device", "cpu"]) == 0
     model = vae.from_pretrained(out, device="cpu")
     assert model.config.in_channels == 3 and model.config.image_size == 16
-    assert (out / "training_state.pt").is_file()
+    assert (out / "train_state.pt").is_file() and (out / "samples" / "step-0000001.png").is_file()
+    assert main(["sample", str(out), "--out", str(tmp_path / "s.png")]) == 0
+    gray = tmp_path / "gray"
+    gray.mkdir()
+    for i in range(4):
+        _png(gray / f"{i}.png", (8, 8), "L")
+    assert main(["train", "vae", "--data", str(gray), "--widths", "4", "--latent-dim", "2", "--steps", "1",
+                 "--epochs", "1", "--out", str(tmp_path / "g"), "--device", "cpu", "--no-progress"]) == 0
+    model = vae.from_pretrained(tmp_path / "g")  # size and channels from the folder: 8x8 grayscale
+    assert model.config.in_channels == 1 and model.config.image_size == 8
 
 
 def test_embedded_mnist_vae_demo_hooks(tmp_path):
