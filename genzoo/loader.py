@@ -102,6 +102,9 @@ def _locate_in_folder(folder: Path, weight_names, subfolders, revision, entry, f
 
 
 def _locate_in_repo(repo_id: str, weight_names, subfolders, revision, entry, config_required, family) -> Located:
+    # Without network, fail now naming every missing file, rather than one at a time after retries.
+    hub.check_fetchable(repo_id, entry.files if entry else (subfolders[0] + CONFIG_NAME, "|".join(weight_names)),
+                        revision)
     for sub in subfolders:
         config_path = hub.resolve_optional(repo_id, sub + CONFIG_NAME, revision)
         if config_path is not None:

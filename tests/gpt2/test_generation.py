@@ -146,13 +146,17 @@ def test_url_of_one_weights_file(tmp_path, monkeypatch):
     """A URL is downloaded once into genzoo's cache (here: already there, offline); its config comes from shapes."""
     from safetensors.torch import save_file
 
+    from genzoo import hub
+
     torch.manual_seed(0)
     source = gpt2.GPT(gpt2.GPTConfig(vocab_size=50, n_positions=16, n_embd=128, n_layer=1, n_head=2)).eval()
     monkeypatch.setenv("GENZOO_CACHE", str(tmp_path))
-    (tmp_path / "urls").mkdir()
-    save_file(source.state_dict(), str(tmp_path / "urls" / "model.safetensors"))
-    (tmp_path / "urls" / "config.json").write_text('{"genzoo_family": "vae"}')  # another download's: not read
-    model = gpt2.from_pretrained("https://example.com/tiny-gpt2/model.safetensors", device="cpu")
+    url = "https://example.com/tiny-gpt2/model.safetensors"
+    cached = hub.url_cache_path(url)
+    cached.parent.mkdir(parents=True)
+    save_file(source.state_dict(), str(cached))
+    (cached.parent / "config.json").write_text('{"genzoo_family": "vae"}')  # not beside the URL: never read
+    model = gpt2.from_pretrained(url, device="cpu")
     assert model.config.n_head == 2 and model.config.vocab_size == 50
     x = torch.randint(0, 50, (2, 16))
     assert torch.equal(model(x), source(x))
