@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .atomic import recover_folder, write_folder_atomic  # noqa: F401  (checkpoint.write_folder_atomic)
 from .errors import CheckpointError
 from .runtime import resolve_device, resolve_dtype
 
@@ -111,12 +112,15 @@ def read_config(path) -> dict:
         raise CheckpointError(f"{path} is not valid JSON: {e}") from e
 
 
-def save_pretrained(directory, state_dict: dict, config: dict, family: str) -> Path:
-    """Write `model.safetensors` + `config.json` (genzoo's own format) into `directory`; returns it."""
+def save_pretrained(directory, state_dict: dict, config: dict, family: str, extra_files: dict | None = None) -> Path:
+    """Write `model.safetensors` + `config.json` (genzoo's own format) into `directory`; returns it.
+
+    The folder is written as one version (see genzoo.atomic): a process killed mid-save leaves the previous
+    checkpoint or the new one, never a mix. `extra_files` (name -> writer(path)) join that version, e.g.
+    {"train_state.pt": lambda path: torch.save(state, path)}.
+    """
     from safetensors.torch import save_file
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     tensors, seen = {}, set()
     for key, tensor in state_dict.items():
         tensor = tensor.detach()
@@ -127,22 +131,16 @@ def save_pretrained(directory, state_dict: dict, config: dict, family: str) -> P
         seen.add(ptr)
         tensors[key] = tensor.contiguous().cpu()
     full_config = {"genzoo_family": family, "genzoo_format": FORMAT_VERSION, **config}
-    # Write both files beside their targets, then rename: a crash mid-save (a training run killed while it
-    # checkpoints) leaves the previous checkpoint intact instead of a truncated one.
-    weights_tmp = directory / f".{WEIGHTS_NAME}.{os.getpid()}.part"
-    config_tmp = directory / f".{CONFIG_NAME}.{os.getpid()}.part"
-    try:
-        save_file(tensors, str(weights_tmp), metadata={"format": "pt", "genzoo_family": family})
-        with open(config_tmp, "w") as f:
+
+    def write_config(path):
+        with open(path, "w") as f:
             json.dump(full_config, f, indent=2, sort_keys=False)
             f.write("\n")
-        os.replace(weights_tmp, directory / WEIGHTS_NAME)
-        os.replace(config_tmp, directory / CONFIG_NAME)
-    finally:
-        for tmp in (weights_tmp, config_tmp):
-            if tmp.exists():
-                tmp.unlink()
-    return directory
+
+    files = {WEIGHTS_NAME: lambda path: save_file(tensors, str(path), metadata={"format": "pt", "genzoo_family": family}),
+             CONFIG_NAME: write_config, **(extra_files or {})}
+    write_folder_atomic(directory, files)
+    return Path(directory)
 
 
 def check_family(config: dict, family: str, path) -> None:

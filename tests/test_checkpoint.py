@@ -177,3 +177,108 @@ def test_save_pretrained_failure_keeps_the_previous_checkpoint(tmp_path, monkeyp
     assert torch.equal(checkpoint.load_state_dict(tmp_path / "model.safetensors")["w"], torch.ones(2))
     assert checkpoint.read_config(tmp_path)["v"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+
+
+# ---- a checkpoint folder is always one version: old or new, never a mix ------------------------------------------
+
+def _version_of(folder):
+    """The version each file of a checkpoint folder says it holds (config, weights, training state)."""
+    import json
+
+    config = checkpoint.read_config(folder)["version"]
+    weights = int(checkpoint.load_state_dict(folder / "model.safetensors")["version"].item())
+    state = json.loads((folder / "train_state.json").read_text())["version"]
+    return config, weights, state
+
+
+def _save_version(folder, version, payload):
+    import json
+
+    state = json.dumps({"version": version})
+    checkpoint.save_pretrained(folder, {"version": torch.tensor([version]), "payload": payload}, {"version": version},
+                               family="gpt2", extra_files={"train_state.json": lambda path: path.write_text(state)})
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_save_killed_at_any_moment_leaves_old_or_new(tmp_path, monkeypatch, exchange):
+    """Fork a child that saves versions 1, 2, ... over the same folder; SIGKILL it at a random moment; the folder
+    must hold exactly one version in all three files, with the files it held besides the checkpoint."""
+    import random
+    import signal
+    import time
+
+    from genzoo import atomic
+
+    if not exchange:
+        monkeypatch.setattr(atomic, "_rename_exchange", lambda a, b: False)
+    folder = tmp_path / "ckpt"
+    payload = torch.randn(512, 1024)   # 2 MB: a save takes long enough to be killed in its middle
+    _save_version(folder, 0, payload)
+    (folder / "samples").mkdir()
+    (folder / "samples" / "step0.png").write_bytes(b"png")
+    (folder / "log.txt").write_text("kept\n")
+    rng = random.Random(0)
+    outcomes, deadline = set(), time.monotonic() + 6
+    trials = 0
+    while time.monotonic() < deadline and trials < 60:
+        before = _version_of(folder)[0]
+        pid = os.fork()
+        if pid == 0:   # the child: save forever (killed by the parent)
+            try:
+                for version in range(before + 1, before + 10_000):
+                    _save_version(folder, version, payload)
+            finally:
+                os._exit(0)
+        time.sleep(rng.uniform(0.0, 0.08))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        atomic.recover_folder(folder)
+        config, weights, state = _version_of(folder)
+        assert config == weights == state, f"trial {trials}: mixed checkpoint {config, weights, state}"
+        outcomes.add("old" if config == before else "new")
+        assert (folder / "log.txt").read_text() == "kept\n" and (folder / "samples" / "step0.png").is_file()
+        assert [p.name for p in tmp_path.iterdir()] == ["ckpt"], "leftovers of the killed save remain"
+        trials += 1
+    assert trials >= 10
+    assert "new" in outcomes
+
+
+def test_failed_writer_leaves_the_previous_version(tmp_path):
+    from genzoo.atomic import write_folder_atomic
+
+    folder = tmp_path / "run"
+    write_folder_atomic(folder, {"a.txt": lambda p: p.write_text("1"), "b.txt": lambda p: p.write_text("1")})
+
+    def fail(path):
+        path.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_folder_atomic(folder, {"a.txt": lambda p: p.write_text("2"), "b.txt": fail})
+    assert (folder / "a.txt").read_text() == (folder / "b.txt").read_text() == "1"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_write_folder_atomic_refuses_names_outside_the_folder(tmp_path):
+    from genzoo.atomic import write_folder_atomic
+
+    for bad in ("../escape.txt", "/etc/passwd"):
+        with pytest.raises(CheckpointError, match="not a file name inside"):
+            write_folder_atomic(tmp_path / "run", {bad: lambda p: p.write_text("x")})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CheckpointError, match="not a folder"):
+        write_folder_atomic(tmp_path / "file", {"a.txt": lambda p: p.write_text("x")})
+
+
+def test_interrupted_two_rename_swap_is_undone(tmp_path):
+    """A kill between the two renames leaves the folder missing and the old version aside: it is put back."""
+    from genzoo.atomic import recover_folder, write_folder_atomic
+
+    folder = tmp_path / "run"
+    write_folder_atomic(folder, {"a.txt": lambda p: p.write_text("old")})
+    dead = 2 ** 22 + 12345   # above Linux's default pid_max: no such process
+    os.rename(folder, tmp_path / f".run.old-{dead}-x")
+    (tmp_path / f".run.new-{dead}-y").mkdir()
+    recover_folder(folder)
+    assert (folder / "a.txt").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
