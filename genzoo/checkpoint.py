@@ -8,9 +8,12 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+import stat
+import threading
 import zipfile
 from pathlib import Path
 
@@ -43,6 +46,8 @@ def _load_safetensors(path: Path, map_location) -> dict[str, torch.Tensor]:
         return load_file(str(path), device=str(map_location))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupt?): {e}") from e
+    except Exception as e:   # whatever else a damaged file provokes is still a damaged file
+        raise CheckpointError(f"{path} is not a readable safetensors file: {type(e).__name__}: {e}") from e
 
 
 def _load_torch(path: Path, map_location):
@@ -57,6 +62,9 @@ def _load_torch(path: Path, map_location):
             f"trusted environment. Detail: {str(e).splitlines()[0]}") from e
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): {e}") from e
+    except Exception as e:   # a damaged pickle can raise nearly anything (KeyError, IndexError, struct.error, ...)
+        raise CheckpointError(f"{path} is not a readable torch checkpoint (truncated or corrupt?): "
+                              f"{type(e).__name__}: {str(e)[:200]}") from e
     return obj
 
 
@@ -99,17 +107,41 @@ def strip_common_prefix(state_dict: dict, prefixes=("module.", "_orig_mod.")) ->
     return state_dict
 
 
+MAX_CONFIG_BYTES = 16 << 20   # a config.json is a few KB; anything this big is not one
+
+
 def read_config(path) -> dict:
+    """A config.json as a dict; anything else (missing, a folder or FIFO, binary, not JSON, not an object) is one
+    CheckpointError naming the file."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and path.name != CONFIG_NAME:
         path = path / CONFIG_NAME
     try:
-        with open(path) as f:
-            return json.load(f)
+        info = path.stat()
     except FileNotFoundError as e:
         raise CheckpointError(f"no {CONFIG_NAME} at {path}") from e
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e}") from e
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(f"{path} is not a regular file (a folder, FIFO or device?): it should be the JSON "
+                              f"config saved with the model")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{path} is {info.st_size} bytes: too big to be a config.json "
+                              f"(limit {MAX_CONFIG_BYTES})")
+    try:
+        config = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise CheckpointError(f"{path} is not UTF-8 text (bad byte at offset {e.start}): is it really a config.json, "
+                              f"not a binary file (a pickle, weights) saved under that name?") from None
     except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} is not valid JSON: {e}") from e
+        raise CheckpointError(f"{path} is not valid JSON: {e}") from None
+    except (ValueError, RecursionError) as e:   # e.g. a 5000-digit number, or lists nested 100,000 deep
+        raise CheckpointError(f"{path} is not a usable JSON config: {type(e).__name__}: {str(e)[:200]}") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path}: {e}") from e
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} is not a JSON object (it holds a {type(config).__name__})")
+    return config
 
 
 def save_pretrained(directory, state_dict: dict, config: dict, family: str, extra_files: dict | None = None) -> Path:
@@ -168,6 +200,44 @@ def reconcile(model: torch.nn.Module, state_dict: dict, path="<checkpoint>", ign
         raise CheckpointError("\n".join(lines))
 
 
+# A config that contradicts its weights (n_layer 10**9 beside a 2-layer file) would make build() loop for hours, even
+# on the meta device. Every parameter the model registers must come from the checkpoint, so building stops once it
+# registers far more parameter tensors than the checkpoint holds.
+_building = threading.local()
+_hook_lock = threading.Lock()
+_hook = None
+
+
+class _TooManyParameters(Exception):
+    pass
+
+
+def _count_parameter(module, name, param):
+    budget = getattr(_building, "budget", None)
+    if budget is not None:
+        _building.count += 1
+        if _building.count > budget:
+            raise _TooManyParameters
+    return None
+
+
+@contextlib.contextmanager
+def _bounded_build(state_dict: dict, path):
+    global _hook
+    with _hook_lock:
+        if _hook is None:
+            _hook = torch.nn.modules.module.register_module_parameter_registration_hook(_count_parameter)
+    _building.budget, _building.count = 2 * len(state_dict) + 1000, 0
+    try:
+        yield
+    except _TooManyParameters:
+        raise CheckpointError(f"{path}: its config describes a model with more than {_building.budget} parameter "
+                              f"tensors, but the checkpoint holds {len(state_dict)} tensors: the config contradicts "
+                              f"the weights (a layer or block count?). Use the config saved with these weights") from None
+    finally:
+        _building.budget = None
+
+
 def build_and_load(build, state_dict: dict, path="<checkpoint>", device=None, dtype=None, ignore=()) -> torch.nn.Module:
     """Construct `build()` on the meta device (no random init), load `state_dict` strictly, move, eval().
 
@@ -176,7 +246,7 @@ def build_and_load(build, state_dict: dict, path="<checkpoint>", device=None, dt
     """
     device = resolve_device(device)
     dtype = resolve_dtype(dtype)
-    with torch.device("meta"):
+    with torch.device("meta"), _bounded_build(state_dict, path):
         model = build()
     reconcile(model, state_dict, path, ignore=ignore)
     expected = model.state_dict()

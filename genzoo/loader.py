@@ -63,8 +63,8 @@ def locate(name_or_path, family: str, weight_names, revision=None, subfolders=("
         return Located(weights, {}, None, source, "", revision, entry)
     path = Path(os.path.expanduser(source))
     if path.is_file():
-        config_path = path.parent / CONFIG_NAME
-        return _found(path, config_path if config_path.is_file() else None, source, "", revision, entry, family)
+        config_path = path.parent / CONFIG_NAME   # present but not a file (a folder, a FIFO): read_config refuses it
+        return _found(path, config_path if os.path.lexists(config_path) else None, source, "", revision, entry, family)
     if path.is_dir():
         return _locate_in_folder(path, weight_names, subfolders, revision, entry, family, config_required)
     if str(source).startswith((".", "/", "~")) or path.suffix in (".pth", ".pt", ".bin", ".safetensors", ".ckpt"):
@@ -86,11 +86,11 @@ def _found(weights, config_path, source, subfolder, revision, entry, family) -> 
 
 
 def _locate_in_folder(folder: Path, weight_names, subfolders, revision, entry, family, config_required) -> Located:
-    if config_required and not any((folder / sub / CONFIG_NAME).is_file() for sub in subfolders):
+    if config_required and not any(os.path.lexists(folder / sub / CONFIG_NAME) for sub in subfolders):
         raise HubError(f"{folder} has no {_config_names(subfolders)}: is it a {family} checkpoint?")
     for sub in subfolders:
         inner = folder / sub
-        config_path = inner / CONFIG_NAME if (inner / CONFIG_NAME).is_file() else None
+        config_path = inner / CONFIG_NAME if os.path.lexists(inner / CONFIG_NAME) else None
         if config_path is not None:
             _read_config(config_path, family)
         weights = checkpoint.find_weights_file(inner, weight_names) if inner.is_dir() else None

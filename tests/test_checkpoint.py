@@ -282,3 +282,103 @@ def test_interrupted_two_rename_swap_is_undone(tmp_path):
     recover_folder(folder)
     assert (folder / "a.txt").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+# ---- every read error is one genzoo error naming the file ------------------------------------------------------
+
+@pytest.mark.parametrize("content", [b'{"n_embd": 64, "n\xff": 1}', pickle.dumps({"n_embd": 64}), b"[1, 2]",
+                                     b'{"n": ' + b"9" * 5000 + b"}", b"[" * 100_000, b'{"n": 1'],
+                         ids=["bad-utf8", "pickle", "not-an-object", "huge-number", "deep-nesting", "truncated"])
+def test_bad_config_json_is_a_checkpoint_error(tmp_path, content):
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(CheckpointError, match="config.json"):
+        checkpoint.read_config(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_config_json_that_is_not_a_file_is_refused_not_skipped(tmp_path, kind):
+    """Treating it as absent would load a GPT-2 with a guessed n_head and the wrong tokenizer: refuse instead."""
+    import genzoo.gpt2 as gpt2
+
+    model = gpt2.GPT(gpt2.GPTConfig(vocab_size=50, n_positions=16, n_embd=128, n_layer=1, n_head=2))
+    model.save_pretrained(tmp_path)
+    (tmp_path / "config.json").unlink()
+    if kind == "folder":
+        (tmp_path / "config.json").mkdir()
+    else:
+        os.mkfifo(tmp_path / "config.json")   # opening it would block forever
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        gpt2.from_pretrained(tmp_path, device="cpu")
+    (tmp_path / "config.json").rmdir() if kind == "folder" else (tmp_path / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="can be known"):   # and no config at all: refused, never guessed
+        gpt2.from_pretrained(tmp_path, device="cpu")
+
+
+def _safetensors_with_header(header: dict, data: bytes = b"\0" * 16) -> bytes:
+    import json
+    import struct
+
+    raw = json.dumps(header).encode()
+    return struct.pack("<Q", len(raw)) + raw + data
+
+
+@pytest.mark.parametrize("forged", [
+    _safetensors_with_header({"w": {"dtype": "F32", "shape": [10 ** 12], "data_offsets": [0, 4 * 10 ** 12]}}),
+    _safetensors_with_header({"w": {"dtype": "F32", "shape": [2 ** 40, 2 ** 40], "data_offsets": [0, 16]}}),
+    _safetensors_with_header({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 2 ** 62]}}),
+    (2 ** 60).to_bytes(8, "little") + b"{}",
+], ids=["huge-shape", "overflowing-shape", "huge-offset", "huge-header-length"])
+def test_forged_safetensors_header_is_refused_before_allocation(tmp_path, forged):
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(forged)
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        checkpoint.load_state_dict(path)
+
+
+def test_layer_keys_cannot_make_gpt2_build_a_million_layers(tmp_path):
+    import time
+
+    from safetensors.torch import save_file
+
+    import genzoo.gpt2 as gpt2
+
+    state = gpt2.GPT(gpt2.GPTConfig(vocab_size=50, n_positions=16, n_embd=768, n_layer=1, n_head=12)).state_dict()
+    state["h.1000000.ln_1.weight"] = torch.ones(768)   # one key claiming a millionth layer
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text('{"model_type": "gpt2", "n_head": 12}')
+    start = time.monotonic()
+    with pytest.raises(CheckpointError, match="not numbered 0..1"):
+        gpt2.from_pretrained(tmp_path / "model.safetensors", device="cpu")
+    assert time.monotonic() - start < 10
+
+
+def test_config_contradicting_the_weights_stops_the_build(tmp_path):
+    """A config whose layer count the file does not hold fails early, however large (no hour-long meta build)."""
+    import json
+
+    import genzoo.gpt2 as gpt2
+
+    model = gpt2.GPT(gpt2.GPTConfig(vocab_size=50, n_positions=16, n_embd=64, n_layer=1, n_head=2))
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["n_layer"] = 1024
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="contradicts the weights"):
+        gpt2.from_pretrained(tmp_path, device="cpu")
+
+
+def test_meta_pkl_alphabet_is_bounded_by_the_file(tmp_path):
+    from genzoo.gpt2.convert import nanogpt_chars
+
+    long = "x" * 10_000
+    with open(tmp_path / "meta.pkl", "wb") as f:   # one string, referenced 1000 times: 10 MB once joined
+        pickle.dump({"itos": {i: long for i in range(1000)}}, f)
+    assert (tmp_path / "meta.pkl").stat().st_size < 20_000
+    with pytest.raises(CheckpointError, match="not one character"):
+        nanogpt_chars(tmp_path)
+    with open(tmp_path / "meta.pkl", "wb") as f:
+        pickle.dump({"itos": {0: "a", 1: "b"}}, f)
+    assert nanogpt_chars(tmp_path) == "ab"
+    (tmp_path / "meta.pkl").write_bytes(b"\x80\x04\x95garbage")
+    with pytest.raises(CheckpointError, match="meta.pkl"):
+        nanogpt_chars(tmp_path)

@@ -78,12 +78,10 @@ class ImageFolder(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i):
-        from PIL import Image
-
-        from ..images import from_pil
+        from ..images import from_pil, open_image
 
         path, label = self.samples[i]
-        with Image.open(path) as image:
+        with open_image(path) as image:
             side = min(image.size)  # center crop to a square, then resize (as torchvision Resize + CenterCrop)
             left, top = (image.width - side) // 2, (image.height - side) // 2
             image = image.crop((left, top, left + side, top + side))
