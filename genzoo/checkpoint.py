@@ -238,11 +238,44 @@ def _bounded_build(state_dict: dict, path):
         _building.budget = None
 
 
-def build_and_load(build, state_dict: dict, path="<checkpoint>", device=None, dtype=None, ignore=()) -> torch.nn.Module:
+def _sum_is_finite(tensor: torch.Tensor) -> torch.Tensor:
+    # A sum stays NaN/inf once any term is (inf + -inf is NaN), so a finite sum proves every element finite; one
+    # reduction pass, 30x faster than isfinite().all() on CPU. Half precision sums in float32 (no overflow).
+    low = tensor.dtype in (torch.float16, torch.bfloat16) or tensor.element_size() < 2
+    return torch.isfinite(tensor.sum(dtype=torch.float32) if low else tensor.sum())
+
+
+def check_finite(tensors: dict, path="<checkpoint>", dtype=None) -> None:
+    """Refuse floating tensors holding NaN or inf, naming them. One reduction per tensor and a single device sync
+    for the whole dict (on a GPU, one .item() per tensor would dominate)."""
+    names = [k for k, v in tensors.items() if (v.is_floating_point() or v.is_complex()) and v.numel()]
+    if not names:
+        return
+    flags = torch.stack([_sum_is_finite(tensors[k]).all() for k in names])
+    if bool(flags.all()):
+        return
+    # A non-finite sum can also be an overflow of large finite values: look element by element.
+    bad = [k for k, ok in zip(names, flags.tolist()) if not ok and not bool(torch.isfinite(tensors[k]).all())]
+    if not bad:
+        return
+    details = []
+    for k in bad[:8]:
+        t = tensors[k]
+        details.append(f"{k} ({int(torch.isnan(t).sum())} NaN, {int(torch.isinf(t).sum())} inf of {t.numel()})")
+    more = f", ... ({len(bad)} tensors in all)" if len(bad) > 8 else ""
+    cast = f" (or overflowed when cast to {dtype})" if dtype is not None else ""
+    raise CheckpointError(f"{path} holds NaN/inf weights{cast}: {', '.join(details)}{more}. Every output would be "
+                          f"NaN: the checkpoint is damaged or was saved after training diverged. To load it anyway, "
+                          f"pass allow_nonfinite=True")
+
+
+def build_and_load(build, state_dict: dict, path="<checkpoint>", device=None, dtype=None, ignore=(),
+                   allow_nonfinite: bool = False) -> torch.nn.Module:
     """Construct `build()` on the meta device (no random init), load `state_dict` strictly, move, eval().
 
     Modules whose buffers are not in the state dict (persistent=False) must recompute them in a
-    `reset_buffers()` method: it is called after loading, on the target device.
+    `reset_buffers()` method: it is called after loading, on the target device. Weights holding NaN/inf (also after
+    the cast to `dtype`) are refused, naming them, unless `allow_nonfinite`.
     """
     device = resolve_device(device)
     dtype = resolve_dtype(dtype)
@@ -259,6 +292,8 @@ def build_and_load(build, state_dict: dict, path="<checkpoint>", device=None, dt
             # A copy happens anyway: make it contiguous (a transposed view stays slow, e.g. bf16 matmuls on CPU).
             v = v.to(device=device, dtype=target_dtype, memory_format=torch.contiguous_format)
         moved[k] = v
+    if not allow_nonfinite:
+        check_finite(moved, path, dtype)
     model.load_state_dict(moved, strict=True, assign=True)
     for module in model.modules():
         if hasattr(module, "reset_buffers"):

@@ -153,13 +153,16 @@ def read(located: Located):
 
 
 def load(family: str, name_or_path, *, convert, build, weight_names, device="auto", dtype=None, revision=None,
-         subfolders=("",), config_required: bool = False, **options):
+         subfolders=("",), config_required: bool = False, allow_nonfinite: bool = False, **options):
     """locate -> refuse -> read -> convert -> build: the whole of a plain from_pretrained."""
     device, dtype = resolve_device(device), resolve_dtype(dtype)   # a bad device fails before any download
     located = locate(name_or_path, family, weight_names, revision, subfolders, config_required)
-    return load_located(located, family, convert=convert, build=build, device=device, dtype=dtype, **options)
+    return load_located(located, family, convert=convert, build=build, device=device, dtype=dtype,
+                        allow_nonfinite=allow_nonfinite, **options)
 
 
-def load_located(located: Located, family: str, *, convert, build, device, dtype, **options):
+def load_located(located: Located, family: str, *, convert, build, device, dtype, allow_nonfinite: bool = False,
+                 **options):
     state_dict, config = convert(read(located), located.config, located.weights, **options)
-    return checkpoint.build_and_load(lambda: build(config), state_dict, located.weights, device=device, dtype=dtype)
+    return checkpoint.build_and_load(lambda: build(config), state_dict, located.weights, device=device, dtype=dtype,
+                                     allow_nonfinite=allow_nonfinite)

@@ -382,3 +382,34 @@ def test_meta_pkl_alphabet_is_bounded_by_the_file(tmp_path):
     (tmp_path / "meta.pkl").write_bytes(b"\x80\x04\x95garbage")
     with pytest.raises(CheckpointError, match="meta.pkl"):
         nanogpt_chars(tmp_path)
+
+
+# ---- weights holding NaN/inf are refused at load, naming the tensors ---------------------------------------------
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nonfinite_weights_are_refused_naming_the_tensor(tmp_path, value):
+    import genzoo.gpt2 as gpt2
+
+    model = gpt2.GPT(gpt2.GPTConfig(vocab_size=50, n_positions=16, n_embd=64, n_layer=2, n_head=2))
+    state = model.state_dict()
+    name = next(k for k in state if k.startswith("h.1.") and k.endswith("c_fc.weight"))
+    state[name][3, 5] = value
+    model.save_pretrained(tmp_path)
+    with pytest.raises(CheckpointError, match=rf"NaN/inf weights: {name} \(\d NaN, \d inf of \d+\).*allow_nonfinite"):
+        gpt2.from_pretrained(tmp_path, device="cpu")
+    loaded = gpt2.from_pretrained(tmp_path, device="cpu", allow_nonfinite=True)
+    assert not torch.isfinite(loaded.state_dict()[name]).all()
+
+
+def test_weights_overflowing_the_requested_dtype_are_refused(tmp_path):
+    import genzoo.vae as vae
+
+    model = vae.from_pretrained("mnist-vae", device="cpu")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    name = next(k for k, v in state.items() if v.is_floating_point() and v.dim() > 1)
+    state[name].view(-1)[0] = 1e6   # finite in float32, inf in float16
+    model.load_state_dict(state)
+    model.save_pretrained(tmp_path)
+    assert vae.from_pretrained(tmp_path, device="cpu") is not None
+    with pytest.raises(CheckpointError, match=f"overflowed when cast to torch.float16.*{name}"):
+        vae.from_pretrained(tmp_path, device="cpu", dtype="float16")

@@ -26,7 +26,8 @@ DIRECTIONS = {"AtoB": "G_A", "BtoA": "G_B"}
 RUN_FILES = {"AtoB": ("latest_net_G_A.pth", "latest_net_G.pth"), "BtoA": ("latest_net_G_B.pth",)}
 
 
-def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, direction: str = "AtoB") -> torch.nn.Module:
+def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, direction: str = "AtoB",
+                    allow_nonfinite: bool = False) -> torch.nn.Module:
     """The generator of a CycleGAN checkpoint, in eval mode: images (N, C, H, W) in [-1, 1] -> same range.
 
     `direction` matters for checkpoints that hold both generators (a genzoo training folder, a junyanz run
@@ -36,7 +37,8 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, dire
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction must be 'AtoB' or 'BtoA', not {direction!r}")
     config, state_dict, path = load_generator_state(name_or_path, revision, direction)
-    model = build_and_load(lambda: build_generator(config), state_dict, path, device=device, dtype=dtype)
+    model = build_and_load(lambda: build_generator(config), state_dict, path, device=device, dtype=dtype,
+                           allow_nonfinite=allow_nonfinite)
     model.source = str(name_or_path)
     return model
 
