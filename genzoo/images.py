@@ -110,9 +110,14 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
     return grid
 
 
-def save_image(images: torch.Tensor, path, nrow: int | None = None, value_range=(-1.0, 1.0), padding: int = 2) -> Path:
-    """Save one image (C, H, W) or a batch (N, C, H, W) as a grid PNG; returns the path."""
+def save_image(images: torch.Tensor, path, nrow: int | None = None, value_range=(-1.0, 1.0), padding: int = 2,
+               overwrite: bool = False) -> Path:
+    """Save one image (C, H, W) or a batch (N, C, H, W) as a grid PNG; returns the path. An existing file is
+    replaced only with overwrite=True."""
     path = Path(path)
+    if path.is_dir() or (path.exists() and not overwrite):
+        raise ConfigError(f"{path} exists already" + (" and is a folder" if path.is_dir() else
+                          ": pass overwrite=True (CLI: --overwrite) to replace it"))
     path.parent.mkdir(parents=True, exist_ok=True)
     if images.dim() == 4 and images.shape[0] > 1:
         low = value_range[0]

@@ -114,7 +114,7 @@ def sample_grid(nets: CycleGAN, a: torch.Tensor, b: torch.Tensor, path) -> Path:
     channels = max(r.shape[1] for r in rows)
     rows = [r.expand(-1, channels, -1, -1) if r.shape[1] == 1 else r for r in rows]
     nets.train(was_training)
-    return save_image(torch.cat(rows).float(), path, nrow=len(a))
+    return save_image(torch.cat(rows).float(), path, nrow=len(a), overwrite=True)
 
 
 def train(out_dir, data_a, data_b, config: TrainConfig, device="auto", resume: bool = False, num_workers: int = 0,
