@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .atomic import recover_folder, write_folder_atomic  # noqa: F401  (checkpoint.write_folder_atomic)
-from .errors import CheckpointError
+from .errors import CheckpointError, GenzooError
 from .runtime import resolve_device, resolve_dtype
 
 WEIGHTS_NAME = "model.safetensors"
@@ -182,6 +182,12 @@ def check_family(config: dict, family: str, path) -> None:
         raise CheckpointError(f"{path} is a genzoo '{found}' checkpoint, not '{family}': load it with genzoo.{found}.from_pretrained")
 
 
+def _kind(tensor) -> str:
+    if not isinstance(tensor, torch.Tensor):
+        return type(tensor).__name__
+    return "float" if tensor.is_floating_point() else "complex" if tensor.is_complex() else "integer"
+
+
 def reconcile(model: torch.nn.Module, state_dict: dict, path="<checkpoint>", ignore=()) -> None:
     """Raise one CheckpointError listing every missing key, unexpected key and shape mismatch."""
     expected = model.state_dict()
@@ -189,6 +195,9 @@ def reconcile(model: torch.nn.Module, state_dict: dict, path="<checkpoint>", ign
     unexpected = [k for k in state_dict if k not in expected and not any(k.endswith(s) for s in ignore)]
     mismatched = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
                   for k, v in expected.items() if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    # A weight stored as integers (or an integer buffer stored as floats) is no weight of this model.
+    mismatched += [f"{k}: checkpoint dtype {state_dict[k].dtype} vs model {v.dtype}" for k, v in expected.items()
+                   if k in state_dict and _kind(state_dict[k]) != _kind(v)]
     if missing or unexpected or mismatched:
         lines = [f"{path} does not fit {type(model).__name__}:"]
         for title, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched)):
@@ -280,7 +289,15 @@ def build_and_load(build, state_dict: dict, path="<checkpoint>", device=None, dt
     device = resolve_device(device)
     dtype = resolve_dtype(dtype)
     with torch.device("meta"), _bounded_build(state_dict, path):
-        model = build()
+        try:
+            model = build()
+        except GenzooError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RuntimeError, OverflowError,
+                ZeroDivisionError) as e:   # a config value the family's checks let through, failing deep in torch
+            raise CheckpointError(f"{path}: the model could not be built from its config ({type(e).__name__}: "
+                                  f"{str(e)[:200]}). Is a config.json value of the wrong type or out of range? Use the "
+                                  f"config saved with these weights") from e
     reconcile(model, state_dict, path, ignore=ignore)
     expected = model.state_dict()
     state_dict = {k: v for k, v in state_dict.items() if k in expected}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import checkpoint, hub, registry
 from .catalog import ModelEntry
-from .errors import CheckpointError, HubError, NotFoundError
+from .errors import CheckpointError, GenzooError, HubError, NotFoundError
 from .runtime import resolve_device, resolve_dtype
 
 CONFIG_NAME = checkpoint.CONFIG_NAME
@@ -163,6 +163,13 @@ def load(family: str, name_or_path, *, convert, build, weight_names, device="aut
 
 def load_located(located: Located, family: str, *, convert, build, device, dtype, allow_nonfinite: bool = False,
                  **options):
-    state_dict, config = convert(read(located), located.config, located.weights, **options)
+    try:
+        state_dict, config = convert(read(located), located.config, located.weights, **options)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+        if isinstance(e, GenzooError):
+            raise
+        # a config value or checkpoint entry of a type the converter did not expect: still the file's fault
+        raise CheckpointError(f"{located.where}: cannot read this checkpoint ({type(e).__name__}: {str(e)[:200]}): "
+                              f"is a config.json value of the wrong type, or a key missing?") from e
     return checkpoint.build_and_load(lambda: build(config), state_dict, located.weights, device=device, dtype=dtype,
                                      allow_nonfinite=allow_nonfinite)

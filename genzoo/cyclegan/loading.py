@@ -17,7 +17,7 @@ import torch
 from .. import hub, registry
 from ..checkpoint import (CONFIG_NAME, WEIGHTS_NAME, build_and_load, check_family, load_state_dict, read_config,
                           unwrap_state_dict)
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, GenzooError
 from .convert import convert_junyanz_generator
 from .model import DiscriminatorConfig, GeneratorConfig, NLayerDiscriminator, build_generator
 
@@ -36,7 +36,14 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, dire
     """
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction must be 'AtoB' or 'BtoA', not {direction!r}")
-    config, state_dict, path = load_generator_state(name_or_path, revision, direction)
+    try:
+        config, state_dict, path = load_generator_state(name_or_path, revision, direction)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+        if isinstance(e, GenzooError):
+            raise
+        # a config value or checkpoint entry of a type the reader did not expect: still the file's fault
+        raise CheckpointError(f"{name_or_path}: cannot read this CycleGAN checkpoint ({type(e).__name__}: "
+                              f"{str(e)[:200]}): is a config.json value of the wrong type, or a key missing?") from e
     model = build_and_load(lambda: build_generator(config), state_dict, path, device=device, dtype=dtype,
                            allow_nonfinite=allow_nonfinite)
     model.source = str(name_or_path)
