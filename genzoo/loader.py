@@ -167,7 +167,9 @@ def load_located(located: Located, family: str, *, convert, build, device, dtype
         state_dict, config = convert(read(located), located.config, located.weights, **options)
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
         if isinstance(e, GenzooError):
-            raise
+            if str(located.where) in str(e) or str(located.weights) in str(e):
+                raise
+            raise type(e)(f"{located.where}: {e}") from e   # say which file holds the bad value
         # a config value or checkpoint entry of a type the converter did not expect: still the file's fault
         raise CheckpointError(f"{located.where}: cannot read this checkpoint ({type(e).__name__}: {str(e)[:200]}): "
                               f"is a config.json value of the wrong type, or a key missing?") from e

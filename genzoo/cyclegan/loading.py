@@ -40,7 +40,9 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, dire
         config, state_dict, path = load_generator_state(name_or_path, revision, direction)
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
         if isinstance(e, GenzooError):
-            raise
+            if str(name_or_path) in str(e):
+                raise
+            raise type(e)(f"{name_or_path}: {e}") from e   # say which checkpoint holds the bad value
         # a config value or checkpoint entry of a type the reader did not expect: still the file's fault
         raise CheckpointError(f"{name_or_path}: cannot read this CycleGAN checkpoint ({type(e).__name__}: "
                               f"{str(e)[:200]}): is a config.json value of the wrong type, or a key missing?") from e
