@@ -9,6 +9,7 @@
     genzoo train FAMILY ...                       a family's training loop
     genzoo demo [--out DIR]                       every embedded model, offline
 
+`--redownload` (any command) fetches downloaded files again instead of using the cache.
 The first positional argument after a model command is the model: a catalog name or a local checkpoint (its
 family is read from config.json; `--family F` says it when there is none). Each family parses the rest itself,
 so `genzoo sample ddpm-cifar10-32 --help` lists the diffusion options.
@@ -37,7 +38,14 @@ def main(argv=None) -> int:
         print(f"genzoo {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
+    redownload = "--redownload" in rest   # any command: fetch every download again, ignoring the cache
+    rest = [a for a in rest if a != "--redownload"]
     try:
+        if redownload:
+            from .hub import forced_download
+
+            with forced_download():
+                return _dispatch(command, rest) or 0
         return _dispatch(command, rest) or 0
     except GenzooError as e:
         print(f"genzoo {command}: error: {e}", file=sys.stderr)

@@ -14,6 +14,8 @@ Nothing here touches the network at import time.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import http.client
 import os
@@ -131,7 +133,8 @@ def hub_download(repo_id: str, filename: str, revision: str | None = None) -> Pa
 
     cache_only = _cache_only()   # no network: read the cache, never wait for huggingface_hub's retries
     try:
-        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=cache_only))
+        return Path(hf_hub_download(repo_id, filename, revision=revision, local_files_only=cache_only,
+                                    force_download=_forced.get() and not cache_only))
     except hf_errors.LocalEntryNotFoundError as e:  # (a subclass of EntryNotFoundError: catch it first)
         # Offline mode or no connection, and the file is not in the cache.
         if cache_only:
@@ -260,13 +263,28 @@ def _url_file_name(url: str) -> str:
 
 
 def _fix_hint(url: str, target: Path) -> str:
-    return (f"Fetch it again with force_download=True (CLI: --redownload), or delete {target.parent} "
+    return (f"Fetch it again with force_download=True (CLI: any command with --redownload), or delete {target.parent} "
             f"(`rm -r {target.parent}`) and retry")
+
+
+_forced = contextvars.ContextVar("genzoo_force_download", default=False)
+
+
+@contextlib.contextmanager
+def forced_download(enabled: bool = True):
+    """Within this block every download ignores the cache and fetches again (the CLI's --redownload):
+    with hub.forced_download(): model = genzoo.load("horse2zebra")."""
+    token = _forced.set(enabled)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
 
 
 def download_url(url: str, sha256: str | None = None, filename: str | None = None,
                  force_download: bool = False) -> Path:
     """`url` as a local file: from the cache when verified, else downloaded (see the comment above)."""
+    force_download = force_download or _forced.get()
     target = url_cache_path(url, filename)
     recorded = target.with_name(target.name + ".sha256")
     if target.is_file() and not force_download:

@@ -317,3 +317,17 @@ def test_unavailable_device_is_refused_before_any_download(dead_hub):
     with pytest.raises(ConfigError, match="cuda"):
         genzoo.load("gpt2", device="cuda")
     assert hub._probed == {}   # the Hub was not even asked
+
+
+def test_forced_download_ignores_the_cache(server, capsys, recwarn):
+    from genzoo.cli import main
+
+    base, routes = server
+    routes["/net_G.pth"] = _send(WEIGHTS)
+    path = hub.download_url(base + "/net_G.pth")
+    routes.clear()   # the server now answers 404
+    assert hub.download_url(base + "/net_G.pth") == path   # cached
+    with hub.forced_download(), pytest.raises(HubError, match="404"):
+        hub.download_url(base + "/net_G.pth")
+    assert path.read_bytes() == WEIGHTS   # a failed re-download keeps the good copy
+    assert main(["list", "--family", "gan", "--redownload"]) == 0   # the flag is taken by every command

@@ -18,6 +18,7 @@ from .. import hub, registry
 from ..checkpoint import (CONFIG_NAME, WEIGHTS_NAME, build_and_load, check_family, load_state_dict, read_config,
                           unwrap_state_dict)
 from ..errors import CheckpointError, ConfigError, GenzooError
+from ..runtime import resolve_device
 from .convert import convert_junyanz_generator
 from .model import DiscriminatorConfig, GeneratorConfig, NLayerDiscriminator, build_generator
 
@@ -36,6 +37,7 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, dire
     """
     if direction not in DIRECTIONS:
         raise ConfigError(f"direction must be 'AtoB' or 'BtoA', not {direction!r}")
+    device = resolve_device(device)   # an unavailable device fails before any download
     try:
         config, state_dict, path = load_generator_state(name_or_path, revision, direction)
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
