@@ -65,7 +65,7 @@ def main(argv=None):
     pipe.set_progress_bar_config(disable=True)
 
     def run_diffusers():
-        return pipe(batch_size=args.batch, generator=torch.Generator().manual_seed(0), eta=0.0,
+        return pipe(batch_size=args.batch, generator=diffusion.sample_generators(args.batch, seed=0), eta=0.0,
                     num_inference_steps=args.steps, output_type="np").images
 
     def run_genzoo():

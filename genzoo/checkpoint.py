@@ -51,6 +51,10 @@ def _load_safetensors(path: Path, map_location) -> dict[str, torch.Tensor]:
 
 
 def _load_torch(path: Path, map_location):
+    from .torchscript import is_torchscript, read_torchscript
+
+    if is_torchscript(path):  # torch.jit.save archives: their tensors are read, their code never runs
+        return read_torchscript(path)
     # mmap avoids a second copy in RAM, but only the zip format (torch >= 1.6) supports it.
     mmap = zipfile.is_zipfile(path)
     try:
@@ -173,13 +177,6 @@ def save_pretrained(directory, state_dict: dict, config: dict, family: str, extr
              CONFIG_NAME: write_config, **(extra_files or {})}
     write_folder_atomic(directory, files)
     return Path(directory)
-
-
-def check_family(config: dict, family: str, path) -> None:
-    """Refuse a genzoo checkpoint of another family with a clear message."""
-    found = config.get("genzoo_family")
-    if found is not None and found != family:
-        raise CheckpointError(f"{path} is a genzoo '{found}' checkpoint, not '{family}': load it with genzoo.{found}.from_pretrained")
 
 
 def _kind(tensor) -> str:

@@ -6,8 +6,12 @@
     genzoo translate MODEL in.jpg out.jpg         CycleGAN image translation (a folder works too)
     genzoo reconstruct MODEL in.png out.png       VAE encode + decode
     genzoo interpolate MODEL ...                  latent interpolation strips (VAE, GAN)
+    genzoo eval MODEL [DATA] [--json]             perplexity, classifier score, reconstruction/cycle/denoising error
+    genzoo tokens "text" [--model M]              how a text is cut into GPT-2 tokens
     genzoo train FAMILY ...                       a family's training loop
     genzoo demo [--out DIR]                       every embedded model, offline
+    genzoo export MODEL OUT --format F            write another library's format (huggingface, diffusers, ...)
+    genzoo push MODEL REPO_ID [--format F]        upload to the Hugging Face Hub with a model card
 
 `--redownload` (any command) fetches downloaded files again instead of using the cache.
 The first positional argument after a model command is the model: a catalog name or a local checkpoint (its
@@ -22,7 +26,7 @@ from pathlib import Path
 
 from .errors import GenzooError
 
-MODEL_COMMANDS = ("sample", "translate", "reconstruct", "interpolate")
+MODEL_COMMANDS = ("sample", "translate", "reconstruct", "interpolate", "eval")
 FIXED_FAMILY = {"generate": "gpt2", "translate": "cyclegan", "reconstruct": "vae"}
 USAGE = __doc__.split("\n\n")[1]
 
@@ -63,8 +67,12 @@ def _dispatch(command: str, rest: list[str]) -> int:
         return list_command(rest)
     if command == "demo":
         return importlib.import_module("genzoo.demo").main(rest)
+    if command in ("export", "push"):
+        return getattr(importlib.import_module("genzoo.export"), f"{command}_command")(rest)
     if command == "generate":
         return _family_command("gpt2", "generate", rest)
+    if command == "tokens":
+        return _family_command("gpt2", "tokens", rest)
     if command == "train":
         if not rest or rest[0].startswith("-"):
             print("usage: genzoo train FAMILY [options]   (FAMILY: gpt2, gan, cyclegan, vae, diffusion)", file=sys.stderr)

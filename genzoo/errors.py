@@ -26,3 +26,7 @@ class ConfigError(GenzooError, ValueError):
 
 class NotFoundError(HubError, CheckpointError):
     """A local path that names no file or folder (both a lookup and a checkpoint problem: catch either)."""
+
+
+class NumericalError(GenzooError, ArithmeticError):
+    """A computation produced NaN or infinity (e.g. fp16 overflow, a temperature that underflows)."""

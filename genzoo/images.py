@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError
+from .runtime import check_finite
 
 
 def to_uint8(images: torch.Tensor, value_range=(-1.0, 1.0)) -> np.ndarray:
@@ -19,7 +20,11 @@ def to_uint8(images: torch.Tensor, value_range=(-1.0, 1.0)) -> np.ndarray:
     if images.dim() != 4:
         raise ConfigError(f"expected images shaped (N, C, H, W), got {tuple(images.shape)}")
     low, high = value_range
-    images = ((images.detach().float().cpu() - low) / (high - low)).clamp(0, 1)
+    images = images.detach().float().cpu()
+    # clamp and round would turn NaN into 0 (a black image, no word said): refuse it instead
+    check_finite(images, f"the image batch {tuple(images.shape)}", "the model overflowed (fp16?): run it in "
+                 "float32 or bfloat16 (the SD VAE upcasts fp16 itself when its config says force_upcast)")
+    images = ((images - low) / (high - low)).clamp(0, 1)
     return (images * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 

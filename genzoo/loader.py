@@ -97,7 +97,7 @@ def _locate_in_folder(folder: Path, weight_names, subfolders, revision, entry, f
         if weights is not None:
             return _found(weights, config_path, folder, sub, revision, entry, family)
     tried = " or ".join(f"{folder / sub}" for sub in subfolders) if subfolders != ("",) else str(folder)
-    raise HubError(f"{tried} holds none of {list(weight_names)}; it holds: "
+    raise NotFoundError(f"{tried} holds none of {list(weight_names)}; it holds: "
                    f"{sorted(p.name for p in folder.iterdir())[:20]}")
 
 

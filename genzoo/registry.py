@@ -16,6 +16,9 @@ from pathlib import Path
 from .catalog import ENTRIES, ModelEntry, embedded_dir
 from .errors import UnknownModelError
 
+__all__ = ["FAMILIES", "ModelEntry", "register", "list_models", "find", "get", "resolve", "detect_family",
+           "family_of", "load", "embedded_dir", "check_family_name"]
+
 FAMILIES = ("gpt2", "gan", "cyclegan", "vae", "diffusion")
 
 _CATALOG: dict[str, ModelEntry] = {e.name: e for e in ENTRIES}

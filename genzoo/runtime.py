@@ -1,9 +1,25 @@
-"""Devices, dtypes and random generators, spelled the same way across every family."""
+"""Devices, dtypes, random generators and numerical policy, spelled the same way across every family.
+
+Randomness (one rule for every family): noise is drawn on the device the generator lives on, with that
+generator, and then moved to where the model needs it. So a CPU `torch.Generator()` works with a CUDA model
+and a CUDA generator (the diffusers idiom) works too, and a given generator state gives the same noise whatever
+device the model is on. `seed=` becomes a generator through `make_generator(seed, generator, device)`, where
+the family chooses the device: the image families draw once per call and seed a CPU generator (same seed, same
+images on any device); GPT-2 draws every token and seeds one on the model's device (no host round trip per
+token; a seed's text then depends on the device, as in transformers).
+
+TF32 (see allow_tf32): on Ampere and later GPUs torch runs float32 convolutions in TF32 by default (10-bit
+mantissa) and float32 matmuls in full precision. genzoo does not change that at import; `allow_tf32(False)`
+makes both exact float32 (the test suite and every parity check run that way), `allow_tf32(True)` makes both
+TF32 (faster; results then differ from the CPU at about 1e-3 relative).
+"""
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, NumericalError
 
 _DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -13,7 +29,7 @@ _DTYPES = {
 
 
 def resolve_device(device=None) -> torch.device:
-    """None or "auto" picks cuda, then mps, then cpu; anything else goes through torch.device."""
+    """None or "auto" picks cuda, then mps, then cpu; anything else goes through torch.device and is checked."""
     if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -25,8 +41,13 @@ def resolve_device(device=None) -> torch.device:
         device = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:1' or 'mps'") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but torch sees no CUDA GPU (torch.cuda.is_available() is False)")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' was asked for but torch sees no CUDA GPU (torch.cuda.is_available() is False)")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {str(device)!r} does not exist: torch sees {count} CUDA GPU(s), "
+                              f"cuda:0 to cuda:{count - 1} (CUDA_VISIBLE_DEVICES renumbers them)")
     return device
 
 
@@ -40,14 +61,107 @@ def resolve_dtype(dtype=None) -> torch.dtype | None:
     return _DTYPES[name]
 
 
+# -- random generators ---------------------------------------------------------------------------------------------
 def make_generator(seed=None, generator=None, device="cpu") -> torch.Generator | None:
-    """One place that turns `seed=` / `generator=` into a torch.Generator (None: global RNG)."""
+    """One place that turns `seed=` / `generator=` into a torch.Generator (None: global RNG).
+
+    A seed makes a generator on `device` (the family's choice, see the module docstring); a given generator is
+    returned as it is, wherever it lives.
+    """
     if generator is not None:
         if seed is not None:
             raise ConfigError("pass either seed or generator, not both")
-        return generator
+        return check_generator(generator)
     if seed is None:
         return None
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"seed must be an int, not {seed!r}") from e
     g = torch.Generator(device=torch.device(device))
-    g.manual_seed(int(seed))
+    g.manual_seed(seed)
     return g
+
+
+def check_generator(generator) -> torch.Generator | None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ConfigError(f"generator must be a torch.Generator (on any device) or None, not "
+                          f"{type(generator).__name__}; for a number use seed=")
+    return generator
+
+
+def draw_device(generator, default) -> torch.device:
+    """Where noise is drawn: on the generator's device; with no generator, on `default` (torch's global RNG there)."""
+    return generator.device if generator is not None else torch.device(default)
+
+
+def randn(shape, generator=None, device="cpu", dtype=torch.float32, draw_on=None) -> torch.Tensor:
+    """N(0, I) noise of `shape` on `device`, drawn where `generator` lives and then moved.
+
+    With no generator, drawn from torch's global RNG on `draw_on` (default: `device`).
+    """
+    check_generator(generator)
+    where = draw_device(generator, draw_on if draw_on is not None else device)
+    return torch.randn(shape, generator=generator, device=where, dtype=dtype).to(device)
+
+
+def multinomial(probs: torch.Tensor, generator=None) -> torch.Tensor:
+    """One draw per row of (B, V) probabilities -> (B,) indices, the noise drawn where `generator` lives.
+
+    argmax(p / q) with q ~ Exp(1) picks i with probability p_i. It is how torch.multinomial draws one sample, with
+    the same generator calls (on the CPU the result is identical, tests/test_runtime.py checks it). Unlike
+    torch.multinomial it never syncs with the host and never hits a device-side assert (check for NaN first).
+    """
+    check_generator(generator)
+    where = draw_device(generator, probs.device)
+    q = torch.empty(probs.shape, device=where, dtype=probs.dtype).exponential_(1, generator=generator)
+    return (probs / q.to(probs.device)).argmax(dim=-1)
+
+
+# -- numerical checks ------------------------------------------------------------------------------------------------
+def check_finite(x: torch.Tensor, what: str, hint: str = "") -> None:
+    """Raise NumericalError if `x` holds a NaN or an infinity. One host sync: call it where one happens anyway."""
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        nan, inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
+        raise NumericalError(f"{what} holds {nan} NaN and {inf} infinite value(s) out of {x.numel()}"
+                             f"{'; ' + hint if hint else ''}")
+
+
+def check_logits(logits: torch.Tensor, what: str = "the model's next-token logits") -> None:
+    """Before choosing a token: NaN or +inf anywhere, or a row with no finite logit (-inf is a masked token), is a
+    model that overflowed. Raise NumericalError rather than emit a token (greedy on NaN picks id 0, '!' in GPT-2)
+    or hit torch.multinomial's device-side assert on CUDA. One host sync."""
+    bad = torch.isnan(logits).any() | torch.isposinf(logits).any() | torch.isneginf(logits).all(dim=-1).any()
+    if bool(bad):
+        raise NumericalError(f"{what} hold NaN or infinite values ({logits.dtype}, {logits.device}): an fp16 "
+                             f"overflow? run the model in bfloat16 or float32")
+
+
+# -- TF32 ----------------------------------------------------------------------------------------------------------
+def allow_tf32(enabled: bool) -> None:
+    """TF32 for float32 matmuls and cuDNN convolutions on CUDA: True is faster, False is exact float32.
+
+    Sets torch's own switches (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32), so it
+    applies to everything in the process, genzoo or not. No effect on the CPU, bf16 or fp16.
+    """
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"allow_tf32 takes True or False, not {enabled!r}")
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
+def tf32_enabled() -> dict:
+    """{"matmul": bool, "conv": bool}: whether float32 matmuls / cuDNN convolutions may use TF32 now."""
+    return {"matmul": bool(torch.backends.cuda.matmul.allow_tf32), "conv": bool(torch.backends.cudnn.allow_tf32)}
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool):
+    """allow_tf32(enabled) inside a `with` block, the previous switches restored after it."""
+    previous = tf32_enabled()
+    allow_tf32(enabled)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous["matmul"]
+        torch.backends.cudnn.allow_tf32 = previous["conv"]

@@ -132,12 +132,6 @@ def test_build_and_load_fills_non_persistent_buffers():
     assert torch.equal(model.scale, torch.full((2,), 2.0))
 
 
-def test_check_family(tmp_path):
-    checkpoint.check_family({"genzoo_family": "vae"}, "vae", tmp_path)
-    with pytest.raises(CheckpointError, match="genzoo 'vae' checkpoint, not 'gpt2'"):
-        checkpoint.check_family({"genzoo_family": "vae"}, "gpt2", tmp_path)
-
-
 def test_unwrap_errors():
     with pytest.raises(CheckpointError, match="no state dict"):
         checkpoint.unwrap_state_dict({"epoch": 3}, "x.pt")

@@ -9,9 +9,9 @@ Generators take and return images in [-1, 1]. Train your own with `genzoo train 
 """
 from .loading import from_pretrained, load_cyclegan, load_discriminator
 from .model import (CycleGAN, DiscriminatorConfig, GeneratorConfig, NLayerDiscriminator, ResnetGenerator,
-                    UnetGenerator, build_generator)
+                    UnetGenerator, build_discriminator, build_generator, register_discriminator, register_generator)
 from .translate import translate, translate_files, translate_tensor
 
 __all__ = ["from_pretrained", "load_cyclegan", "load_discriminator", "translate", "translate_tensor", "translate_files",
            "GeneratorConfig", "DiscriminatorConfig", "ResnetGenerator", "UnetGenerator", "NLayerDiscriminator",
-           "CycleGAN", "build_generator"]
+           "CycleGAN", "build_generator", "build_discriminator", "register_generator", "register_discriminator"]

@@ -98,6 +98,47 @@ def train(argv) -> int:
     return 0
 
 
+def eval(argv) -> int:  # noqa: A001 (the command's name)
+    parser = argparse.ArgumentParser(prog="genzoo eval", description="Cycle error of a CycleGAN: mean |G_B(G_A(a)) - a| "
+                                     "(and |G_A(G_B(b)) - b| with --data-b), on the [-1, 1] pixel scale.")
+    parser.add_argument("model", help="a checkpoint holding both generators (genzoo training folder, junyanz run "
+                                      "folder, mnist-cyclegan), or one direction with --reverse")
+    parser.add_argument("data", nargs="?", default="mnist",
+                        help="domain A images: a folder, one image, or 'mnist' (default; the embedded model's "
+                             "domain B is then the same digits inverted, and translations are classifier-scored)")
+    parser.add_argument("--data-b", default=None, help="domain B images (a folder or one image)")
+    parser.add_argument("--reverse", default=None, help="the B -> A generator when MODEL holds only A -> B")
+    parser.add_argument("--n", type=int, default=None, help="use a random subset of n images (seeded)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", type=int, default=None, help="resize images to this square size")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    from ..errors import GenzooError
+    from ..evaluation import load_image_data, print_result
+    from . import from_pretrained
+    from .evaluate import evaluate
+
+    G_A = from_pretrained(args.model, device=args.device, direction="AtoB")
+    try:
+        G_B = from_pretrained(args.reverse or args.model, device=args.device,
+                              direction="AtoB" if args.reverse else "BtoA")
+    except GenzooError as e:
+        raise GenzooError(f"the cycle error needs both generators; {args.model} has no B -> A generator "
+                          f"(pass it with --reverse, e.g. zebra2horse for horse2zebra): {e}") from None
+    channels = G_A.config.input_nc
+    images_a, labels_a, source = load_image_data(args.data, channels, args.size, args.n, args.seed)
+    mnist = args.data == "mnist"
+    images_b = None
+    if args.data_b:
+        images_b, _, source_b = load_image_data(args.data_b, G_B.config.input_nc, args.size, args.n, args.seed)
+        source += f"; B: {source_b}"
+    elif mnist:
+        images_b = -images_a
+    result = evaluate(G_A, G_B, images_a, images_b, labels_a, mnist_polarity=mnist)
+    return print_result({"model": args.model, "family": "cyclegan", "data": source, **result}, args.json)
+
+
 def _heldout_digits(n: int, seed: int) -> torch.Tensor:
     from ..datasets import mnist
 

@@ -13,11 +13,12 @@ No tensor needs a transpose: every layer is the same torch layer on both sides.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import torch
 
-from ..checkpoint import strip_common_prefix
-from ..errors import CheckpointError
+from ..checkpoint import strip_common_prefix, unwrap_state_dict
+from ..errors import CheckpointError, ConfigError
 from .model import DiscriminatorConfig, GeneratorConfig
 
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
@@ -191,3 +192,96 @@ def to_junyanz(state_dict: dict, table) -> dict:
         else:
             raise CheckpointError(f"no junyanz name for {key!r}")
     return out
+
+
+# -- the entry point genzoo.loader calls ------------------------------------------------------------------------
+DIRECTIONS = {"AtoB": "G_A", "BtoA": "G_B"}
+RUN_FILES = {"AtoB": ("latest_net_G_A.pth", "latest_net_G.pth"), "BtoA": ("latest_net_G_B.pth",)}
+
+
+def convert(obj, config: dict, path="<checkpoint>", direction: str = "AtoB") -> tuple[dict, GeneratorConfig]:
+    """The generator for `direction` of any CycleGAN checkpoint genzoo reads -> (state dict, GeneratorConfig).
+
+    A genzoo folder holds one network or a whole training run (both generators); a junyanz file holds one
+    generator: its run's latest_net_G_B.pth is the B -> A one, any other file (NAME.pth) a single A -> B mapping.
+    """
+    path = Path(path)
+    if config.get("genzoo_family") == "cyclegan" and path.suffix == ".safetensors":
+        return _from_genzoo(unwrap_state_dict(obj, path), config, path, direction)
+    if direction != "AtoB" and path.name not in RUN_FILES["BtoA"]:
+        raise ConfigError(f"{path} holds a single generator (one direction): load it with direction='AtoB'; the "
+                          f"reverse mapping is a separate checkpoint (zebra2horse for horse2zebra, latest_net_G_B.pth "
+                          f"of a junyanz run, or pass the run folder with direction='BtoA')")
+    raw = unwrap_state_dict(obj, path)
+    config, state_dict = convert_book_generator(raw, path) if is_book_generator(raw) else \
+        convert_junyanz_generator(raw, path)
+    return state_dict, config
+
+
+def _from_genzoo(state_dict: dict, config: dict, path: Path, direction: str):
+    model = config.get("model") or config.get("kind")   # genzoo 0.1 wrote "kind"
+    if model == "generator":
+        if direction != "AtoB":
+            raise ConfigError(f"{path.parent} holds a single generator: load it with direction='AtoB'")
+        fields = config.get("generator", {k: v for k, v in config.items() if not k.startswith("genzoo_")})
+        return state_dict, GeneratorConfig.from_dict({k: v for k, v in fields.items() if k != "kind"}, str(path))
+    if model == "cyclegan":
+        name = DIRECTIONS[direction]
+        prefix = name + "."
+        return ({k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)},
+                GeneratorConfig.from_dict(config[name], f"{path} ({name})"))
+    raise CheckpointError(f"{path.parent / 'config.json'} holds a cyclegan {model!r}, not a generator (model must be "
+                          f"'generator' or 'cyclegan'; a discriminator loads with cyclegan.load_discriminator)")
+# --- genzoo -> junyanz (a run folder his test.py reads) ----------------------------------------------------------
+
+def junyanz_refusals(config) -> list[str]:
+    """What junyanz's networks.py cannot build from this generator config (his define_G has no option for it)."""
+    reasons = []
+    if getattr(config, "arch", "resnet") == "resnet":
+        if config.padding_type != "reflect":
+            reasons.append(f"padding_type={config.padding_type!r} (junyanz's residual blocks reflect-pad)")
+        if config.down_padding != "zero":
+            reasons.append(f"down_padding={config.down_padding!r} (junyanz's downsampling convs zero-pad)")
+    return reasons
+
+
+def generator_to_junyanz(state_dict: dict, config: GeneratorConfig) -> dict:
+    table = resnet_table(config) if config.arch == "resnet" else unet_table(config)
+    return {k: v.contiguous() for k, v in to_junyanz(state_dict, table).items()}
+
+
+def discriminator_to_junyanz(state_dict: dict, config: DiscriminatorConfig) -> dict:
+    return {k: v.contiguous() for k, v in to_junyanz(state_dict, discriminator_table(config)).items()}
+
+
+# --- the book's ch. 6 CycleGAN generator (Learn Generative AI with PyTorch) --------------------------------------
+# initial (7x7 conv), down_blocks.i.conv.0, res_blocks.i.block.{0,1}.conv.0, up_blocks.i.conv.0, last: junyanz's
+# resnet generator with instance norm, except that its downsampling convs reflect-pad (down_padding="reflect").
+BOOK_GENERATOR_RENAMES = [
+    (r"^initial\.0\.", "stem.conv."),
+    (r"^down_blocks\.(\d+)\.conv\.0\.", r"down.\1.conv."),
+    (r"^res_blocks\.(\d+)\.block\.0\.conv\.0\.", r"blocks.\1.conv1."),
+    (r"^res_blocks\.(\d+)\.block\.1\.conv\.0\.", r"blocks.\1.conv2."),
+    (r"^up_blocks\.(\d+)\.conv\.0\.", r"up.\1.conv."),
+    (r"^last\.", "head."),
+]
+
+
+def is_book_generator(state_dict: dict) -> bool:
+    keys = clean_state_dict(state_dict)
+    return "initial.0.weight" in keys and "last.weight" in keys and any(k.startswith("res_blocks.") for k in keys)
+
+
+def convert_book_generator(state_dict: dict, path="<checkpoint>") -> tuple[GeneratorConfig, dict]:
+    from ..checkpoint import rename_keys
+
+    state_dict = clean_state_dict(state_dict)
+    renamed = rename_keys(state_dict, BOOK_GENERATOR_RENAMES)
+    stray = [k for k in renamed if not re.match(r"^(stem|down\.\d|blocks\.\d+|up\.\d|head)", k)]
+    if stray:
+        raise CheckpointError(f"{path}: keys outside the book's ch. 6 generator layout: {stray[:8]}")
+    n_blocks = len({int(m.group(1)) for k in renamed if (m := re.match(r"^blocks\.(\d+)\.", k))})
+    stem, head = renamed["stem.conv.weight"], renamed["head.weight"]
+    config = GeneratorConfig(arch="resnet", input_nc=stem.shape[1], output_nc=head.shape[0], ngf=stem.shape[0],
+                             n_blocks=n_blocks, norm="instance", down_padding="reflect")
+    return config, renamed

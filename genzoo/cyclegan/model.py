@@ -13,35 +13,47 @@ between the two.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import dataclasses
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
+from ..nn import layers
+from ..pretrained import Config, PretrainedModel
 
 NORMS = ("instance", "batch")
+
+# Backbones by name: a new generator or discriminator is one class (taking its config) + one decorator, and
+# GeneratorConfig(arch=...) / DiscriminatorConfig(arch=...) then build it, in training and in loading.
+GENERATORS: dict[str, type] = {}
+DISCRIMINATORS: dict[str, type] = {}
+
+
+def _registrar(table: dict, what: str):
+    def register(name: str):
+        def add(cls):
+            if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+                raise ConfigError(f"a CycleGAN {what} must be an nn.Module class taking its config; got {cls!r}")
+            table[name] = cls
+            return cls
+        return add
+    return register
+
+
+register_generator = _registrar(GENERATORS, "generator")
+register_discriminator = _registrar(DISCRIMINATORS, "discriminator")
 PADDINGS = {"reflect": "reflect", "replicate": "replicate", "zero": "zeros"}
 
 
-class ConfigDict:
-    """config.json <-> dataclass, refusing keys the dataclass does not know (a typo would otherwise be ignored)."""
-
-    @classmethod
-    def from_dict(cls, d: dict):
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown {cls.__name__} keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 @dataclass
-class GeneratorConfig(ConfigDict):
-    arch: str = "resnet"          # "resnet" or "unet"
+class GeneratorConfig(Config):
+    model_type = "generator"
+    LIMITS = {"input_nc": (1, 64), "output_nc": (1, 64), "ngf": (1, 1 << 14), "n_blocks": (0, 256),
+              "num_downs": (1, 16)}
+
+    arch: str = "resnet"          # a registered generator backbone: "resnet", "unet", or one of yours
     input_nc: int = 3             # channels in
     output_nc: int = 3            # channels out
     ngf: int = 64                 # channels after the stem
@@ -50,16 +62,18 @@ class GeneratorConfig(ConfigDict):
     norm: str = "instance"        # "instance" (affine=False, as junyanz) or "batch"
     use_dropout: bool = False     # dropout 0.5 inside resnet blocks / the inner unet levels
     padding_type: str = "reflect"  # resnet blocks: "reflect", "replicate" or "zero"
+    down_padding: str = "zero"    # resnet downsampling convs: "zero" (junyanz) or "reflect" (the book's ch. 6)
 
     def __post_init__(self):
-        if self.arch not in ("resnet", "unet"):
-            raise ConfigError(f"generator arch must be 'resnet' or 'unet', not {self.arch!r}")
+        super().__post_init__()
+        if self.arch not in GENERATORS:
+            raise ConfigError(f"generator arch must be one of {sorted(GENERATORS)}, not {self.arch!r} (add one with "
+                              f"@genzoo.cyclegan.register_generator)")
         if self.norm not in NORMS:
             raise ConfigError(f"norm must be one of {NORMS}, not {self.norm!r}")
-        if self.padding_type not in PADDINGS:
-            raise ConfigError(f"padding_type must be one of {tuple(PADDINGS)}, not {self.padding_type!r}")
-        if min(self.input_nc, self.output_nc, self.ngf) < 1 or self.n_blocks < 0:
-            raise ConfigError(f"channels must be positive and n_blocks >= 0: {self}")
+        for name in ("padding_type", "down_padding"):
+            if getattr(self, name) not in PADDINGS:
+                raise ConfigError(f"{name} must be one of {tuple(PADDINGS)}, not {getattr(self, name)!r}")
         if self.arch == "unet" and self.num_downs < 5:
             raise ConfigError(f"a unet generator needs num_downs >= 5, not {self.num_downs}")
 
@@ -70,24 +84,28 @@ class GeneratorConfig(ConfigDict):
 
 
 @dataclass
-class DiscriminatorConfig(ConfigDict):
+class DiscriminatorConfig(Config):
+    model_type = "discriminator"
+    LIMITS = {"input_nc": (1, 64), "ndf": (1, 1 << 14), "n_layers": (1, 16)}
+
     input_nc: int = 3
     ndf: int = 64                 # channels of the first layer
     n_layers: int = 3             # stride-2 layers; 3 gives the 70x70 PatchGAN
     norm: str = "instance"
+    arch: str = "patch"           # a registered discriminator backbone: "patch" (PatchGAN), or one of yours
 
     def __post_init__(self):
+        super().__post_init__()
         if self.norm not in NORMS:
             raise ConfigError(f"norm must be one of {NORMS}, not {self.norm!r}")
-        if min(self.input_nc, self.ndf, self.n_layers) < 1:
-            raise ConfigError(f"input_nc, ndf and n_layers must be positive: {self}")
+        if self.arch not in DISCRIMINATORS:
+            raise ConfigError(f"discriminator arch must be one of {sorted(DISCRIMINATORS)}, not {self.arch!r} (add "
+                              f"one with @genzoo.cyclegan.register_discriminator)")
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
     # junyanz's instance norm has no affine parameters and no running statistics, so it adds no state_dict keys.
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    return nn.BatchNorm2d(channels)
+    return layers.norm(kind, channels)
 
 
 class ConvNormAct(nn.Module):
@@ -121,22 +139,14 @@ class ResnetBlock(nn.Module):
         return x + self.norm2(self.conv2(h))
 
 
-class PretrainedMixin:
-    """save_pretrained for a single network: genzoo's own format, read back by cyclegan.from_pretrained."""
+class Network(PretrainedModel):
+    """One CycleGAN network; config.json holds its config (read back by cyclegan.from_pretrained)."""
 
-    kind = "generator"
-
-    def save_pretrained(self, directory):
-        from ..checkpoint import save_pretrained
-
-        return save_pretrained(directory, self.state_dict(), {"kind": self.kind, self.kind: self.config.to_dict()},
-                               family="cyclegan")
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
+    family = "cyclegan"
 
 
-class ResnetGenerator(PretrainedMixin, nn.Module):
+@register_generator("resnet")
+class ResnetGenerator(Network):
     def __init__(self, config: GeneratorConfig):
         super().__init__()
         self.config = config
@@ -146,7 +156,8 @@ class ResnetGenerator(PretrainedMixin, nn.Module):
         self.stem = ConvNormAct(nn.Conv2d(config.input_nc, c, 7, padding=3, padding_mode="reflect", bias=bias),
                                 make_norm(norm, c), relu())
         self.down = nn.ModuleList([
-            ConvNormAct(nn.Conv2d(c * m, c * m * 2, 3, stride=2, padding=1, bias=bias), make_norm(norm, c * m * 2), relu())
+            ConvNormAct(nn.Conv2d(c * m, c * m * 2, 3, stride=2, padding=1, padding_mode=PADDINGS[config.down_padding],
+                                  bias=bias), make_norm(norm, c * m * 2), relu())
             for m in (1, 2)])
         self.blocks = nn.Sequential(*[ResnetBlock(4 * c, norm, config.use_dropout, config.padding_type)
                                       for _ in range(config.n_blocks)])
@@ -174,7 +185,8 @@ def unet_channels(config: GeneratorConfig) -> list[tuple[int, int]]:
     return list(zip(outer, inner))
 
 
-class UnetGenerator(PretrainedMixin, nn.Module):
+@register_generator("unet")
+class UnetGenerator(Network):
     """The pix2pix U-Net: level i halves the resolution on the way down; on the way up, level i sees the
     concatenation of its own encoder output (the skip) and the decoder output of level i + 1."""
 
@@ -211,10 +223,9 @@ class UnetGenerator(PretrainedMixin, nn.Module):
         return torch.tanh(x)
 
 
-class NLayerDiscriminator(PretrainedMixin, nn.Module):
+@register_discriminator("patch")
+class NLayerDiscriminator(Network):
     """PatchGAN: stride-2 4x4 convs (channels doubling up to 8*ndf), one stride-1 conv, then one logit per patch."""
-
-    kind = "discriminator"
 
     def __init__(self, config: DiscriminatorConfig):
         super().__init__()
@@ -235,10 +246,14 @@ class NLayerDiscriminator(PretrainedMixin, nn.Module):
 
 
 def build_generator(config: GeneratorConfig) -> nn.Module:
-    return ResnetGenerator(config) if config.arch == "resnet" else UnetGenerator(config)
+    return GENERATORS[config.arch](config)
 
 
-class CycleGAN(nn.Module):
+def build_discriminator(config: DiscriminatorConfig) -> nn.Module:
+    return DISCRIMINATORS[config.arch](config)
+
+
+class CycleGAN(PretrainedModel):
     """The four networks trained together: G_A maps domain A to B, G_B maps B to A; D_A judges B images (real B
     vs G_A(A)), D_B judges A images -- junyanz's naming, so a run's latest_net_G_A.pth is our G_A."""
 
@@ -246,21 +261,26 @@ class CycleGAN(nn.Module):
                  disc_b: DiscriminatorConfig):
         super().__init__()
         self.G_A, self.G_B = build_generator(gen_a), build_generator(gen_b)
-        self.D_A, self.D_B = NLayerDiscriminator(disc_a), NLayerDiscriminator(disc_b)
+        self.D_A, self.D_B = build_discriminator(disc_a), build_discriminator(disc_b)
+        self.extra_config = {}   # what a training run records beside the networks' configs
 
     @classmethod
     def create(cls, gen: GeneratorConfig, disc: DiscriminatorConfig) -> "CycleGAN":
         """Symmetric networks for domains A (gen.input_nc channels) and B (gen.output_nc channels)."""
-        gen_b = GeneratorConfig(**{**gen.to_dict(), "input_nc": gen.output_nc, "output_nc": gen.input_nc})
-        disc_a = DiscriminatorConfig(**{**disc.to_dict(), "input_nc": gen.output_nc})
-        disc_b = DiscriminatorConfig(**{**disc.to_dict(), "input_nc": gen.input_nc})
+        gen_b = dataclasses.replace(gen, input_nc=gen.output_nc, output_nc=gen.input_nc)
+        disc_a = dataclasses.replace(disc, input_nc=gen.output_nc)
+        disc_b = dataclasses.replace(disc, input_nc=gen.input_nc)
         return cls(gen, gen_b, disc_a, disc_b)
 
     def configs(self) -> dict:
         return {name: getattr(self, name).config.to_dict() for name in ("G_A", "G_B", "D_A", "D_B")}
 
-    def save_pretrained(self, directory, extra_config: dict | None = None):
-        from ..checkpoint import save_pretrained
+    family = "cyclegan"
 
-        return save_pretrained(directory, self.state_dict(), {"kind": "cyclegan", **self.configs(), **(extra_config or {})},
-                               family="cyclegan")
+    def checkpoint_config(self) -> dict:
+        return {"model": "cyclegan", **self.configs(), **self.extra_config}
+
+    def save_pretrained(self, directory, format: str = "genzoo", extra_config: dict | None = None, **options):
+        if extra_config is not None:
+            self.extra_config = dict(extra_config)
+        return super().save_pretrained(directory, format=format, **options)

@@ -194,7 +194,7 @@ def _log(out_dir: Path, record: dict) -> None:
 def save_checkpoint(out_dir, nets, config, step, opt_g, opt_d, pool_a, pool_b, rng) -> None:
     """model.safetensors + config.json (genzoo format, loadable by from_pretrained) + training_state.pt."""
     out_dir = Path(out_dir)
-    nets.save_pretrained(out_dir, {"training": {**asdict(config), "step": step}})
+    nets.save_pretrained(out_dir, extra_config={"training": {**asdict(config), "step": step}})
     state = {"step": step, "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "pool_a": pool_a.state_dict(),
              "pool_b": pool_b.state_dict(), "rng": rng.get_state(), "torch_rng": torch.get_rng_state()}
     tmp = out_dir / (STATE_NAME + ".part")
@@ -205,7 +205,7 @@ def save_checkpoint(out_dir, nets, config, step, opt_g, opt_d, pool_a, pool_b, r
 def load_training_state(out_dir, nets, opt_g, opt_d, pool_a, pool_b, rng) -> int:
     out_dir = Path(out_dir)
     saved = read_config(out_dir)
-    if saved.get("kind") != "cyclegan":
+    if (saved.get("model") or saved.get("kind")) != "cyclegan":
         raise CheckpointError(f"{out_dir} is not a cyclegan training folder; cannot resume from it")
     if saved.get("G_A") != nets.G_A.config.to_dict():
         raise CheckpointError(f"cannot resume {out_dir}: it was trained with generator {saved.get('G_A')}, "

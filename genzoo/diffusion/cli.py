@@ -2,26 +2,32 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
 from pathlib import Path
 
 import torch
+
+from .schedulers import DDPMScheduler, scheduler_kinds
 
 EMBEDDED = "mnist-ddpm"
 DEMO_STEPS = 20  # DDIM steps for the embedded model's demo
 
 
 def _sample_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="genzoo sample", description="Sample images from a DDPM U-Net with DDPM or "
-                                "DDIM, e.g. `genzoo sample ddpm-cifar10-32 --scheduler ddim --steps 50 --n 16`.")
+    p = argparse.ArgumentParser(prog="genzoo sample", description="Sample images from a DDPM U-Net with any "
+                                "scheduler, e.g. `genzoo sample ddpm-cifar10-32 --scheduler dpm++2m --steps 20`.")
     p.add_argument("model", help="catalog name (genzoo list --family diffusion), local folder or Hub repo id")
-    p.add_argument("--scheduler", default="ddim", help="ddim (default) or ddpm")
+    p.add_argument("--scheduler", default="ddim",
+                   help="ddim (default), ddpm, dpm++2m (DPM-Solver++ 2M, good in 15-25 steps) or euler_a (Euler "
+                        f"ancestral); all names: {', '.join(scheduler_kinds())}")
     p.add_argument("--steps", type=int, default=None,
-                   help="sampling steps (default: 50 for DDIM, the training timesteps (1000) for DDPM)")
+                   help="sampling steps (default: the training timesteps (1000) for DDPM, 50 for the others)")
     p.add_argument("--eta", type=float, default=None, help="DDIM noise: 0 deterministic (default), 1 DDPM-like")
     p.add_argument("--n", type=int, default=16, help="number of images (default 16)")
-    p.add_argument("--batch-size", type=int, default=None, help="images per U-Net call (default: all n at once)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per U-Net call (default: all n at once); the images do not depend on it")
+    p.add_argument("--seed", type=int, default=0, help="image i's noise depends on the seed and i only")
     p.add_argument("--size", type=int, default=None, help="image size (default: the model's training size)")
     p.add_argument("--out", default="samples.png", help="output grid PNG (default samples.png)")
     p.add_argument("--nrow", type=int, default=None, help="images per grid row")
@@ -53,30 +59,25 @@ def sample(argv) -> int:
     check_range("--size", args.size, 8, MAX_IMAGE_SIDE)
     check_range("--strip-points", args.strip_points, 2, 1000)
     scheduler = load_scheduler(args.model, kind=args.scheduler, revision=args.revision)  # bad kind fails first
-    if args.eta is not None and args.scheduler.lower() != "ddim":
-        raise ConfigError("--eta only applies to --scheduler ddim")
-    steps = args.steps if args.steps is not None else (50 if args.scheduler.lower() == "ddim" else
-                                                        scheduler.num_train_timesteps)
+    if args.eta is not None and "eta" not in inspect.signature(scheduler.step).parameters:
+        raise ConfigError(f"--eta only applies to --scheduler ddim, not {args.scheduler}")
+    steps = args.steps if args.steps is not None else (scheduler.num_train_timesteps
+                                                        if isinstance(scheduler, DDPMScheduler) else 50)
     if args.n < 1:
         raise ConfigError(f"--n must be >= 1, got {args.n}")
-    batch = args.batch_size or args.n
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     unet = from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
 
     start = time.perf_counter()
-    images, trajectories = [], []
-    for first in range(0, args.n, batch):
-        count = min(batch, args.n - first)
-        out = draw(unet, scheduler, n=count, steps=steps, seed=args.seed + first, eta=args.eta,
-                   size=args.size, return_trajectory=args.strip is not None, trajectory_points=args.strip_points)
-        if args.strip is not None:
-            out, trajectory = out
-            trajectories.append(trajectory)
-        images.append(out.cpu())
-    images = torch.cat(images)
-    written = [save_image(images, grid_out, nrow=args.nrow, overwrite=args.overwrite)]
+    out = draw(unet, scheduler, n=args.n, steps=steps, seed=args.seed, eta=args.eta, size=args.size,
+               batch_size=args.batch_size, return_trajectory=args.strip is not None,
+               trajectory_points=args.strip_points)
+    images, trajectory = out if args.strip is not None else (out, None)
+    written = [save_image(images.cpu(), grid_out, nrow=args.nrow, overwrite=args.overwrite)]
     if args.strip is not None:
-        strip = denoising_strip(trajectories[0], max_images=min(4, args.n))
-        written.append(save_image(strip, strip_out, nrow=len(trajectories[0]), overwrite=args.overwrite))
+        strip = denoising_strip(trajectory, max_images=min(4, args.n))
+        written.append(save_image(strip, strip_out, nrow=len(trajectory), overwrite=args.overwrite))
     print(f"{args.n} images, {type(scheduler).__name__} {steps} steps, {time.perf_counter() - start:.1f} s -> "
           + ", ".join(str(p) for p in written))
     return 0
@@ -128,6 +129,41 @@ def train(argv) -> int:
 _embedded = None
 
 
+def eval(argv) -> int:  # noqa: A001 (the command's name)
+    parser = argparse.ArgumentParser(prog="genzoo eval", description="Denoising loss of a diffusion model at fixed "
+                                     "timesteps with seeded noise (its training loss), and optionally the MNIST "
+                                     "classifier score of samples.")
+    parser.add_argument("model", help="catalog name, diffusers folder, genzoo folder or Hub repo id")
+    parser.add_argument("data", nargs="?", default="mnist",
+                        help="'mnist' (default: held-out digits), a folder of images or one image")
+    parser.add_argument("--n", type=int, default=200, help="images to noise (a seeded subset; default 200)")
+    parser.add_argument("--timesteps", type=int, nargs="+", default=None,
+                        help="timesteps to measure (default: 10 spread evenly over the training range)")
+    parser.add_argument("--samples", type=int, default=0,
+                        help="digit models: also classify this many samples (20 DDIM steps; default 0)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    from ..evaluation import classifier_score, load_image_data, print_result
+    from . import from_pretrained, load_scheduler
+    from .evaluate import denoising_loss
+    from .sampling import sample as draw
+
+    unet = from_pretrained(args.model, device=args.device)
+    scheduler = load_scheduler(args.model, kind="ddpm")
+    size = unet.config.sample_size
+    images, _, source = load_image_data(args.data, unet.config.in_channels, size, args.n, args.seed)
+    result = {"model": args.model, "family": "diffusion", "data": source, "seed": args.seed,
+              **denoising_loss(unet, scheduler, images, args.timesteps, args.seed)}
+    if args.samples > 0:
+        ddim = load_scheduler(args.model, kind="ddim")
+        samples = draw(unet, ddim, n=args.samples, steps=DEMO_STEPS, seed=args.seed, progress=True).float().cpu()
+        result.update({"samples": args.samples, **{f"samples_{k}": v for k, v in classifier_score(samples).items()
+                                                    if k != "n"}})
+    return print_result(result, args.json)
+
+
 def _embedded_model():
     global _embedded
     if _embedded is None:
@@ -142,9 +178,7 @@ def demo_samples(n: int, seed: int = 0) -> torch.Tensor:
     from .sampling import sample as draw
 
     unet, scheduler = _embedded_model()
-    images = [draw(unet, scheduler, n=min(256, n - i), steps=DEMO_STEPS, seed=seed + i, progress=n > 64)
-              for i in range(0, n, 256)]
-    return torch.cat(images)
+    return draw(unet, scheduler, n=n, steps=DEMO_STEPS, seed=seed, batch_size=256, progress=n > 64)
 
 
 def demo(out_dir, n: int = 64, steps: int = DEMO_STEPS) -> list[Path]:

@@ -10,7 +10,7 @@ Both map onto genzoo's to_q / to_k / to_v / to_out; `group_norm` is the same eve
 from __future__ import annotations
 
 from ..checkpoint import rename_keys, unwrap_state_dict
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, HubError
 from ..nn.spatial import RENAMES, squeeze_conv_projections
 from .unet import UNetConfig
 
@@ -93,7 +93,50 @@ def convert(obj, config: dict, path="<checkpoint>") -> tuple[dict, UNetConfig]:
         if config.get("model", "unet") != "unet":
             raise CheckpointError(f"{path} holds a genzoo diffusion {config.get('model')!r}, not a U-Net")
         return state_dict, UNetConfig.from_dict({k: v for k, v in config.items() if k != "scheduler"}, where=str(path))
+    if not config:   # a bare weights file: the U-Net's shape cannot be read from its tensors alone
+        if is_book_unet(state_dict):
+            raise CheckpointError(BOOK_UNET_MESSAGE.format(path=path))
+        raise HubError(f"{path} has no config.json beside it (nor unet/config.json): pass the folder that holds both")
     if config.get("_class_name") != "UNet2DModel":
         raise CheckpointError(f"{path}: config.json is neither genzoo's nor a diffusers UNet2DModel's "
                               f"(no genzoo_family, no _class_name)")
     return convert_diffusers_state_dict(state_dict), config_from_diffusers(config, path)
+# -- genzoo -> diffusers ------------------------------------------------------------------------------------------
+DIFFUSERS_NAMES = [(r"^(?P<block>.*\.attentions\.\d+)\.to_out\.", r"\g<block>.to_out.0.")]
+
+
+def to_diffusers(state_dict: dict) -> dict:
+    """genzoo UNet keys -> what UNet2DModel.save_pretrained writes today (attention output as to_out.0)."""
+    return {k: v.contiguous() for k, v in rename_keys(state_dict, DIFFUSERS_NAMES).items()}
+
+
+def config_to_diffusers(config: UNetConfig) -> dict:
+    """UNetConfig -> a UNet2DModel config.json (the inverse of config_from_diffusers)."""
+    down = ["AttnDownBlock2D" if a else "DownBlock2D" for a in config.down_attention]
+    up = ["AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.up_attention)]  # deepest first
+    return {
+        "_class_name": "UNet2DModel", "sample_size": config.sample_size,
+        "in_channels": config.in_channels, "out_channels": config.out_channels,
+        "center_input_sample": config.center_input_sample, "time_embedding_type": "positional",
+        "time_embedding_dim": config.time_embed_dim, "freq_shift": config.freq_shift,
+        "flip_sin_to_cos": config.flip_sin_to_cos, "down_block_types": down, "up_block_types": up,
+        "mid_block_type": "UNetMidBlock2D", "block_out_channels": list(config.block_out_channels),
+        "layers_per_block": config.layers_per_block, "mid_block_scale_factor": config.mid_block_scale_factor,
+        "downsample_padding": config.downsample_padding, "downsample_type": "conv", "upsample_type": "conv",
+        "dropout": config.dropout, "act_fn": "silu", "attention_head_dim": config.attention_head_dim,
+        "norm_num_groups": config.norm_num_groups, "attn_norm_num_groups": config.mid_attention_norm_groups,
+        "norm_eps": config.norm_eps, "resnet_time_scale_shift": "default", "add_attention": config.mid_attention,
+        "class_embed_type": None, "num_class_embeds": None,
+    }
+
+
+# -- the book's ch. 15 U-Net (Learn Generative AI with PyTorch) ----------------------------------------------------
+def is_book_unet(state_dict: dict) -> bool:
+    """The book's U-Net (adapted from filipbasara0/simple-diffusion): init_conv, mid_block1, mid_attn, out_block."""
+    return "init_conv.weight" in state_dict and "mid_block1.conv1.weight" in state_dict
+
+
+BOOK_UNET_MESSAGE = ("{path} is the U-Net of the book's ch. 15 (simple-diffusion's layout: post-norm residual "
+                     "blocks, pixel-unshuffle downsampling, linear attention with its own LayerNorm). That is a "
+                     "different architecture from genzoo's DDPM U-Net (diffusers' UNet2DModel), so its weights "
+                     "cannot be mapped onto it; run it with the book's utils/unet_util.py")

@@ -57,7 +57,7 @@ def scheduler_config(name_or_path, revision=None) -> dict:
 
 
 def load_scheduler(name_or_path, kind: str = "ddim", revision=None, **overrides):
-    """A "ddpm" or "ddim" scheduler with the checkpoint's noise schedule; overrides (e.g. eta=0.5,
-    clip_sample=False) replace config values."""
+    """A scheduler of any registered kind ("ddpm", "ddim", "dpm++2m", "euler_a", ...: schedulers.scheduler_kinds())
+    with the checkpoint's noise schedule; overrides (e.g. eta=0.5, clip_sample=False) replace config values."""
     make_scheduler(kind)  # an unknown kind fails before anything is read or downloaded
     return make_scheduler(kind, scheduler_config(name_or_path, revision), **overrides)

@@ -73,6 +73,25 @@ def interpolate(argv) -> int:
     return 0
 
 
+def eval(argv) -> int:  # noqa: A001 (the command's name)
+    parser = argparse.ArgumentParser(prog="genzoo eval",
+                                     description="Score a digit GAN's samples with the MNIST classifier.")
+    parser.add_argument("model", help="catalog name (genzoo list --family gan), genzoo folder or checkpoint file")
+    parser.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    from ..evaluation import print_result
+    from . import from_pretrained
+    from .evaluate import evaluate
+
+    if args.n < 1:
+        raise ConfigError(f"--n must be at least 1, not {args.n}")
+    generator = from_pretrained(args.model, device=args.device)
+    return print_result({"model": args.model, "family": "gan", **evaluate(generator, args.n, args.seed)}, args.json)
+
+
 def write_output(out: torch.Tensor, path, nrow=None, argmax: bool = False, overwrite: bool = False) -> Path:
     """Images -> PNG grid; vectors -> CSV (one sample per row). Both are written to a temp name, then moved; an
     existing file is replaced only with overwrite=True."""

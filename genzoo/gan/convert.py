@@ -188,7 +188,7 @@ def convert(obj, config: dict, path="<checkpoint>", part: str = "generator", ove
 
 
 def _convert_foreign(obj, part, path):
-    state_dict = unbundle(obj, part, path)
+    state_dict = from_bare_sequential(unbundle(obj, part, path))
     fmt = detect_format(state_dict)
     if fmt == "genzoo":  # a genzoo model.safetensors that lost its config.json
         raise CheckpointError(f"{path} is in genzoo's GAN format but has no config.json beside it")
@@ -199,3 +199,37 @@ def _convert_foreign(obj, part, path):
             f"pytorch/examples dcgan (main.<i>.*), an nn.Sequential of Linear layers (<i>.weight). If it belongs to "
             f"another family, load it with genzoo.<family>.from_pretrained.")
     return CONVERTERS[fmt](state_dict, path)
+# ---------------------------------------------------------------------------------------------------- exports / book
+
+
+def to_pytorch_examples(state_dict: dict, config: dict, part: str) -> dict:
+    """genzoo DCGAN -> pytorch/examples dcgan/main.py's netG / netD state dict (the same `main.N.*` keys).
+
+    `config` is models.config_to_dict(model.config). Raises ConfigError for what main.py cannot build."""
+    from ..errors import ConfigError
+
+    reasons = []
+    if config.get("model") != "dcgan":
+        reasons.append("an MLP GAN (main.py builds convolutional DCGANs)")
+    else:
+        if config.get("num_classes"):
+            reasons.append("a conditional GAN (main.py's networks take no labels)")
+        if config.get("image_size") != 64:
+            reasons.append(f"{config.get('image_size')}-pixel images (main.py's networks are built for 64)")
+        if part == "discriminator" and config.get("d_norm") != "batch":
+            reasons.append(f"a discriminator with d_norm={config.get('d_norm')!r} (main.py's uses BatchNorm)")
+    if reasons:
+        raise ConfigError(f"this {part} cannot be exported as 'pytorch-examples': it is {'; '.join(reasons)}. "
+                              f"Export it as 'genzoo'")
+    return {k: v.contiguous() for k, v in state_dict.items()}
+
+
+def from_bare_sequential(state_dict: dict) -> dict:
+    """The book's ch. 4 DCGANs are saved as a bare nn.Sequential ("0.weight", "1.running_mean", ...): pytorch/
+    examples' layout without its `main.` prefix. Such a state dict (convolutional: some 4-D weight) gets the prefix
+    back; anything else is returned unchanged."""
+    stripped = strip_common_prefix(state_dict)
+    if stripped and all(re.match(r"^\d+\.", k) for k in stripped) and \
+            any(k.endswith(".weight") and v.dim() == 4 for k, v in stripped.items()):
+        return {f"main.{k}": v for k, v in stripped.items()}
+    return state_dict

@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import checkpoint, loader
 from ..errors import ConfigError
 from . import convert
-from .models import FAMILY, build, config_from_dict, config_to_dict
+from .models import FAMILY, build, config_to_dict
 
 PARTS = ("generator", "discriminator")
 

@@ -18,16 +18,16 @@ loss in losses.py starts from logits (numerically stable); `D.probability(x)` ap
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..nn.layers import activation, check_activation
+from ..nn.layers import activation, check_activation, check_norm, norm
 from ..pretrained import Config, PretrainedModel
-from ..runtime import make_generator
+from ..runtime import make_generator, randn
 
 FAMILY = "gan"
 
@@ -82,8 +82,7 @@ class DCGANConfig(Config):
     def __post_init__(self):
         super().__post_init__()
         _ladder(self.image_size)  # validates
-        if self.d_norm not in ("batch", "layer", "none"):
-            raise ConfigError(f"d_norm={self.d_norm!r}: one of 'batch', 'layer', 'none'")
+        check_norm(self.d_norm, option="d_norm")
 
     @property
     def data_shape(self) -> tuple:
@@ -174,6 +173,12 @@ class GANModule(PretrainedModel):
         return checkpoint.save_pretrained(directory, state_dict, {**self.config.to_dict(), "parts": [self.part]},
                                           FAMILY)
 
+    def push_to_hub(self, repo_id: str, format: str = "genzoo", private: bool = False, revision=None, **kwargs):
+        """Upload to the Hugging Face Hub with a model card; see genzoo.export.push_to_hub."""
+        from ..export import push_to_hub
+
+        return push_to_hub(self, repo_id, format=format, private=private, revision=revision, **kwargs)
+
 
 class Generator(GANModule):
     """Sampling API common to both architectures. Subclasses define `forward(z, labels=None)`."""
@@ -194,8 +199,7 @@ class Generator(GANModule):
         n = _check_count(n)
         g = make_generator(seed, generator, "cpu")
         # A seed draws on the CPU, so it gives the same samples on CPU and CUDA; a passed generator draws where it lives.
-        z = torch.randn(n, self.latent_dim, generator=g, device=g.device if g is not None else "cpu")
-        return z.to(self.device, self.dtype)
+        return randn((n, self.latent_dim), g, device=self.device, draw_on="cpu").to(self.dtype)
 
     @torch.no_grad()
     def sample(self, n: int, seed=None, generator=None, labels=None, batch_size: int = 256,
@@ -383,8 +387,7 @@ class DCGANDiscriminator(Discriminator):
         for i, ((k, s, p), c_in, c_out) in enumerate(zip(ladder[:-1], widths[:-1], widths[1:])):
             layers.append(nn.Conv2d(c_in, c_out, k, s, p, bias=False))
             if i > 0:  # no norm on the first layer (Radford et al.); Identity keeps the published indices
-                layers.append({"batch": lambda: nn.BatchNorm2d(c_out), "none": nn.Identity,
-                               "layer": lambda: nn.GroupNorm(1, c_out)}[config.d_norm]())
+                layers.append(norm(config.d_norm, c_out))
             layers.append(nn.LeakyReLU(0.2, inplace=True))
         k, s, p = ladder[-1]
         layers.append(nn.Conv2d(widths[-1], 1, k, s, p, bias=False))

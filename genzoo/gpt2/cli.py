@@ -28,6 +28,14 @@ def generate(argv: list[str]) -> int:
     parser.add_argument("--num-samples", type=int, default=1, help="independent samples, one after another")
     parser.add_argument("--overflow", choices=("slide", "error"), default="slide",
                         help="past the context window: slide it (default) or stop with an error")
+    parser.add_argument("--repetition-penalty", type=float, default=None,
+                        help="> 1 makes tokens already in the text less likely (1.2-1.3 is typical)")
+    parser.add_argument("--no-repeat-ngram-size", type=int, default=None, help="never repeat an n-gram of this size")
+    parser.add_argument("--min-new-tokens", type=int, default=None, help="no end-of-text before this many tokens")
+    parser.add_argument("--max-time", type=float, default=None, help="stop after this many seconds")
+    parser.add_argument("--num-beams", type=int, default=1,
+                        help="beam search with this many beams (deterministic; the text is printed at the end)")
+    parser.add_argument("--length-penalty", type=float, default=1.0, help="beam search: score = log-prob / length ** this")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (torch.set_num_threads); 1 is fastest for small models on a busy CPU")
     args = parser.parse_args(argv)
@@ -42,10 +50,20 @@ def generate(argv: list[str]) -> int:
         torch.set_num_threads(args.threads)
 
     from . import from_pretrained
-    from .generate import check_sampling
+    from .generate import build_processors, check_sampling
 
     check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)  # fail before a long load
+    controls = dict(repetition_penalty=args.repetition_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size,
+                    min_new_tokens=args.min_new_tokens, max_time=args.max_time)
+    build_processors(args.temperature, args.top_k, args.top_p, args.repetition_penalty, args.no_repeat_ngram_size,
+                     None)  # bad values fail here, before a long load
     model = from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
+    if args.num_beams != 1:
+        text = model.generate_text(args.prompt, max_new_tokens=args.max_new_tokens, stop=args.stop,
+                                   num_beams=args.num_beams, length_penalty=args.length_penalty,
+                                   temperature=0, overflow=args.overflow, **controls)
+        sys.stdout.write(text + "\n")
+        return 0
     for i in range(args.num_samples):
         if i:
             sys.stdout.write("\n" + "-" * 40 + "\n")
@@ -54,10 +72,62 @@ def generate(argv: list[str]) -> int:
         seed = None if args.seed is None else args.seed + i
         for piece in model.stream_text(args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                                        top_k=args.top_k, top_p=args.top_p, seed=seed, stop=args.stop,
-                                       overflow=args.overflow):
+                                       overflow=args.overflow, **controls):
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
+    return 0
+
+
+def eval(argv: list[str]) -> int:  # noqa: A001 (the command's name)
+    parser = argparse.ArgumentParser(
+        prog="genzoo eval", description="Perplexity and bits per character of a GPT model on a text file.")
+    parser.add_argument("model", help="catalog name, Hub repo id or local path")
+    parser.add_argument("data", nargs="?", default="shakespeare",
+                        help="a UTF-8 text file, or 'shakespeare' (default: Tiny Shakespeare's validation split, "
+                             "the last 10%%, which the embedded model did not train on)")
+    parser.add_argument("--stride", type=int, default=None, help="tokens between windows (default: --max-length)")
+    parser.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the context)")
+    parser.add_argument("--max-chars", type=int, default=None, help="only the first this many characters")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default=None)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    from .. import datasets
+    from ..evaluation import print_result
+    from . import from_pretrained
+    from .evaluate import evaluate_text, read_text
+
+    if args.data == "shakespeare" and not Path(args.data).exists():
+        text, source = datasets.shakespeare("val"), "tiny shakespeare (val)"
+    else:
+        if not Path(args.data).is_file():
+            from ..errors import ConfigError
+
+            raise ConfigError(f"no text file at {args.data} (DATA is a UTF-8 text file or 'shakespeare')")
+        text, source = read_text(Path(args.data)), args.data
+    if args.max_chars is not None:
+        text = text[:args.max_chars]
+    model = from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    result = {"model": args.model, "family": "gpt2", "data": source,
+              **evaluate_text(model, text, stride=args.stride, max_length=args.max_length)}
+    return print_result(result, args.json)
+
+
+def tokens(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="genzoo tokens", description="Show how a text is cut into tokens.")
+    parser.add_argument("text")
+    parser.add_argument("--model", default=None, help="use this model's tokenizer (default: GPT-2's BPE)")
+    args = parser.parse_args(argv)
+    from .evaluate import show_tokens
+
+    tokenizer = None
+    if args.model:
+        from . import from_pretrained
+
+        tokenizer = from_pretrained(args.model, device="cpu").tokenizer
+    show_tokens(args.text, tokenizer)
     return 0
 
 

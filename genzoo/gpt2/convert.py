@@ -11,6 +11,7 @@ Formats in the wild:
 """
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import re
 from pathlib import Path
@@ -170,11 +171,28 @@ def convert(obj, config: dict, path="<checkpoint>") -> tuple[dict, GPTConfig]:
         require_gpt2_keys(state_dict, path)
         return state_dict, GPTConfig.from_dict(config, where=str(path))
     if isinstance(obj, dict) and isinstance(obj.get("model_args"), dict):  # nanoGPT's ckpt.pt
-        state_dict = from_nanogpt(unwrap_state_dict(obj["model"], path), path)
-        chars = nanogpt_chars(Path(path).parent)
-        return state_dict, _sized(config_from_nanogpt, obj["model_args"], state_dict, chars, path=path)
-    state_dict = from_huggingface(unwrap_state_dict(obj, path), path)
-    return state_dict, _sized(config_from_huggingface, config, state_dict, path, path=path)
+        raw, head = split_untied_head(unwrap_state_dict(obj["model"], path))
+        state_dict = from_nanogpt(raw, path)
+        config = _sized(config_from_nanogpt, obj["model_args"], state_dict, nanogpt_chars(Path(path).parent), path=path)
+        return with_book_parts(state_dict, config, head, path)
+    raw, head = split_untied_head(unwrap_state_dict(obj, path))
+    state_dict = from_huggingface(raw, path)
+    config = _sized(config_from_huggingface, config, state_dict, path, path=path)
+    return with_book_parts(state_dict, config, head, path)
+
+
+def with_book_parts(state_dict: dict, config: GPTConfig, head, path) -> tuple[dict, GPTConfig]:
+    """An untied lm_head (the book's ch. 12 GPT) and the book's word vocabulary pickled beside the weights."""
+    from .tokenizer import read_book_vocabulary
+
+    if head is not None:
+        state_dict = {**state_dict, "lm_head.weight": head}
+        config = dataclasses.replace(config, tie_embeddings=False)
+    words = read_book_vocabulary(Path(path).parent)
+    if words is not None:
+        config = dataclasses.replace(config, tokenizer={"type": "word", "words": words}, bos_token_id=0,
+                                     eos_token_id=None)
+    return state_dict, config
 
 
 def _sized(make_config, *args, path):
@@ -216,3 +234,82 @@ def nanogpt_chars(folder: Path) -> str | None:
         raise CheckpointError(f"{meta}: itos[{bad}] is {str(chars[bad])[:40]!r} ({type(chars[bad]).__name__}), not "
                               f"one character: a character model's alphabet maps each id to a single character")
     return "".join(chars)
+
+
+# -- untied output layers (the book's ch. 12 GPT) -----------------------------------------------------------------
+def split_untied_head(state_dict: dict) -> tuple[dict, "torch.Tensor | None"]:
+    """(state dict without lm_head.weight, lm_head.weight) when the head differs from wte; (state dict, None) when
+    it is absent or tied (then the converters drop it as before)."""
+    flat = rename_keys(strip_common_prefix(state_dict), RENAMES)
+    head, wte = flat.get("lm_head.weight"), flat.get("wte.weight")
+    if head is None or wte is None or head.data_ptr() == wte.data_ptr() or torch.equal(head, wte):
+        return state_dict, None
+    return {k: v for k, v in state_dict.items() if not k.endswith("lm_head.weight")}, head
+
+
+# -- genzoo -> Hugging Face transformers (GPT2LMHeadModel) -------------------------------------------------------
+GENZOO_TO_HF_ACTIVATION = {"gelu_tanh": "gelu_new", "gelu": "gelu"}
+
+
+def with_zero_biases(state_dict: dict, config: GPTConfig) -> dict:
+    """A bias-free model (nanoGPT's default) as one with zero biases: the same function, in GPT-2's layout."""
+    if config.bias:
+        return state_dict
+    out = dict(state_dict)
+    for key, value in state_dict.items():
+        if key.endswith(".weight") and not key.startswith(("wte.", "wpe.", "lm_head.")):
+            out.setdefault(key[:-len("weight")] + "bias", torch.zeros(value.shape[0], dtype=value.dtype))
+    return out
+
+
+def to_huggingface(state_dict: dict, config: GPTConfig) -> dict:
+    """genzoo's state dict -> what GPT2LMHeadModel.save_pretrained writes: "transformer." keys, Conv1D (in, out)
+    weights, no lm_head when tied (transformers re-ties it), lm_head.weight when untied."""
+    out = {}
+    for key, value in with_zero_biases(state_dict, config).items():
+        if any(re.match(p, key) for p in CONV1D_WEIGHTS):
+            value = value.t()
+        out[key if key.startswith("lm_head.") else "transformer." + key] = value.contiguous()
+    return out
+
+
+def config_to_huggingface(config: GPTConfig) -> dict:
+    """GPTConfig -> the config.json of a transformers GPT2LMHeadModel."""
+    return {
+        "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+        "vocab_size": config.vocab_size, "n_positions": config.n_positions, "n_ctx": config.n_positions,
+        "n_embd": config.n_embd, "n_layer": config.n_layer, "n_head": config.n_head, "n_inner": config.n_inner,
+        "activation_function": GENZOO_TO_HF_ACTIVATION[config.activation],
+        "layer_norm_epsilon": config.layer_norm_epsilon,
+        "resid_pdrop": config.dropout, "embd_pdrop": config.dropout, "attn_pdrop": config.dropout,
+        "bos_token_id": config.bos_token_id, "eos_token_id": config.eos_token_id,
+        "tie_word_embeddings": config.tie_embeddings, "initializer_range": 0.02,
+        "scale_attn_weights": True, "use_cache": True,
+    }
+
+
+# -- genzoo -> nanoGPT (ckpt.pt) ----------------------------------------------------------------------------------
+def nanogpt_refusals(config: GPTConfig) -> list[str]:
+    """What nanoGPT's model cannot hold (its GPTConfig has no field for it)."""
+    reasons = []
+    if not config.tie_embeddings:
+        reasons.append("an untied lm_head (nanoGPT always ties it to wte)")
+    if config.mlp_width != 4 * config.n_embd:
+        reasons.append(f"an MLP width of {config.mlp_width} (nanoGPT's is 4 * n_embd = {4 * config.n_embd})")
+    if config.layer_norm_epsilon != 1e-5:
+        reasons.append(f"layer_norm_epsilon={config.layer_norm_epsilon} (nanoGPT's LayerNorm uses 1e-5)")
+    if config.tokenizer.get("type") not in ("gpt2", "char"):
+        reasons.append(f"a {config.tokenizer.get('type')!r} tokenizer (nanoGPT knows GPT-2's BPE and meta.pkl "
+                       f"character alphabets)")
+    return reasons
+
+
+def to_nanogpt(state_dict: dict, config: GPTConfig) -> tuple[dict, dict]:
+    """-> (nanoGPT's model state dict, its model_args). nanoGPT's GPT holds lm_head.weight as the same tensor as
+    transformer.wte.weight, and its load_state_dict is strict, so both keys are written."""
+    model = {"transformer." + k: v.contiguous() for k, v in state_dict.items()}
+    model["lm_head.weight"] = model["transformer.wte.weight"]
+    model_args = dict(n_layer=config.n_layer, n_head=config.n_head, n_embd=config.n_embd,
+                      block_size=config.n_positions, bias=config.bias, vocab_size=config.vocab_size,
+                      dropout=config.dropout)
+    return model, model_args

@@ -2,7 +2,8 @@
 
 The architecture of Radford et al. (2019): token + learned position embeddings, `n_layer` pre-LayerNorm blocks
 (causal self-attention, then a tanh-GELU MLP, each with a residual connection), a final LayerNorm, and logits
-from the token embedding matrix itself (tied input/output embeddings, so there is no separate lm_head tensor).
+from the token embedding matrix itself (tied input/output embeddings: no separate lm_head tensor, unless
+config.tie_embeddings is False, as in the book's word-level GPT of ch. 12).
 
 Module names follow the checkpoints OpenAI published through Hugging Face (`wte`, `h.0.attn.c_attn`, `ln_f`, ...),
 so loading them is a rename-free map apart from one transpose (their Conv1D stores weights as (in, out); we use
@@ -43,6 +44,7 @@ class GPTConfig(Config):
     bos_token_id: int = 50256        # what an empty prompt starts from (<|endoftext|> for GPT-2's BPE)
     eos_token_id: int | None = 50256 # generation stops here (None: never)
     tokenizer: dict = field(default_factory=lambda: {"type": "gpt2"})  # or {"type": "char", "chars": "..."}
+    tie_embeddings: bool = True      # logits from wte itself (GPT-2); False: a separate lm_head (the book's ch. 12)
 
     def __post_init__(self):
         super().__post_init__()
@@ -93,6 +95,12 @@ class KVCache:
 
     def reset(self):
         self.length = 0
+
+    def reorder(self, beam_idx: torch.Tensor):
+        """Row i takes row beam_idx[i]'s keys and values (beam search keeps the beams that survive a step)."""
+        filled = slice(0, self.length)
+        self.k[:, :, :, filled] = self.k[:, :, :, filled].index_select(1, beam_idx)
+        self.v[:, :, :, filled] = self.v[:, :, :, filled].index_select(1, beam_idx)
 
 
 class CausalSelfAttention(nn.Module):
@@ -159,6 +167,7 @@ class GPT(PretrainedModel):
         self.drop = nn.Dropout(config.dropout)
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+        self.lm_head = None if config.tie_embeddings else nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if self.wte.weight.device.type != "meta":  # on the meta device (loading) there is nothing to initialise
             self.apply(self._init_weights)
             # GPT-2 scales the residual projections by 1/sqrt(2 * n_layer) (the paper's "modified initialization").
@@ -209,7 +218,7 @@ class GPT(PretrainedModel):
         if cache is not None and cache.head is not None and T == 1:
             logits = x @ cache.head  # one token per row: the GEMV over the (n_embd, vocab) copy streams faster
         else:
-            logits = F.linear(x, self.wte.weight)  # tied embeddings
+            logits = F.linear(x, self.output_weight)
         if targets is None:
             return logits
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
@@ -237,13 +246,18 @@ class GPT(PretrainedModel):
 
     def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
         max_len = min(max_len or self.config.n_positions, self.config.n_positions)
-        p = self.wte.weight
+        p = self.output_weight
         # On the CPU the per-token vocabulary projection (a third of the weights read per token) runs ~1.7x faster
         # against the embedding laid out (n_embd, vocab) than (vocab, n_embd) (measured: GPT-2 124M, 5.1 vs 8.8
         # ms per token, benchmarks/results/gpt2.md), so a decoding call keeps such a copy for its duration.
         # GPUs stream either layout at full speed: no copy there.
         head = p.detach().t().contiguous() if p.device.type == "cpu" and p.dtype == torch.float32 else None
         return KVCache(self.config, batch_size, max_len, p.device, p.dtype, head=head)
+
+    @property
+    def output_weight(self) -> torch.Tensor:
+        """The (vocab_size, n_embd) matrix that turns hidden states into logits: wte when tied, else lm_head."""
+        return self.wte.weight if self.lm_head is None else self.lm_head.weight
 
     @property
     def tokenizer(self):

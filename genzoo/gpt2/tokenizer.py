@@ -182,8 +182,111 @@ def tokenizer_from_config(spec: dict | None):
         return Tokenizer()
     if kind == "char":
         return CharTokenizer(spec["chars"])
+    if kind == "word":
+        return WordTokenizer(spec["words"])
     if kind == "unknown":
         raise ConfigError("this model's checkpoint does not say which tokenizer it was trained with (e.g. a nanoGPT "
                           "character model loaded without the meta.pkl of its data set): pass token ids to "
                           "generate(), or pass tokenizer=CharTokenizer(alphabet) to the text helpers")
-    raise ConfigError(f"unknown tokenizer type {kind!r} in the model config (expected 'gpt2' or 'char')")
+    raise ConfigError(f"unknown tokenizer type {kind!r} in the model config (expected 'gpt2', 'char' or 'word')")
+
+
+class WordTokenizer:
+    """One token per word or punctuation mark, lower-cased: the word-level tokenizer of the book's ch. 12 GPT.
+
+    Text is lower-cased, every punctuation mark of the vocabulary is split off as its own token, and the rest is
+    split on whitespace; decode joins with spaces and glues punctuation back to the word before it. The
+    vocabulary (token id -> word) lives in the model's config.json: {"type": "word", "words": [...]}.
+    """
+
+    name = "word"
+
+    def __init__(self, words):
+        words = [str(w) for w in words]
+        if not words or len(set(words)) != len(words):
+            raise ConfigError("a word tokenizer needs a non-empty vocabulary without repeats")
+        self.words = words
+        self.stoi = {w: i for i, w in enumerate(words)}
+        self.punctuation = [w for w in words if len(w) == 1 and not w.isalnum() and not w.isspace()]
+        self.vocab_size = len(words)
+        self.eot_id = None
+
+    def split(self, text: str) -> list[str]:
+        text = text.lower().replace("\n", " ")
+        for mark in self.punctuation:
+            text = text.replace(mark, f" {mark} ")
+        return text.split()
+
+    def encode(self, text: str, allowed_special=None) -> list[int]:
+        if not isinstance(text, str):
+            raise ConfigError(f"encode() takes a str, not {type(text).__name__}")
+        pieces = self.split(text)
+        unknown = sorted({p for p in pieces if p not in self.stoi})
+        if unknown:
+            raise ConfigError(f"words not in this model's vocabulary: {unknown[:10]!r} ({self.vocab_size} words known)")
+        return [self.stoi[p] for p in pieces]
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [self.encode(t) for t in texts]
+
+    def decode(self, ids, skip_special: bool = False) -> str:
+        try:
+            text = " ".join(self.words[int(i)] for i in ids)
+        except IndexError:
+            raise ConfigError(f"token ids out of this vocabulary (0..{self.vocab_size - 1})") from None
+        for mark in self.punctuation:
+            text = text.replace(f" {mark}", mark)
+        return text
+
+    def decode_bytes(self, ids) -> bytes:
+        return self.decode(ids).encode("utf-8")
+
+    def stream_decoder(self):
+        return WordStreamDecoder(self)
+
+    def to_config(self) -> dict:
+        return {"type": "word", "words": self.words}
+
+    def __repr__(self):
+        return f"WordTokenizer({self.vocab_size} words)"
+
+
+class WordStreamDecoder:
+    """Streams the words that continue a prompt: a space before each word, none before punctuation."""
+
+    def __init__(self, tokenizer: WordTokenizer):
+        self.tokenizer = tokenizer
+
+    def add(self, token_id: int) -> str:
+        word = self.tokenizer.decode([token_id])
+        return word if word in self.tokenizer.punctuation else " " + word
+
+    def flush(self) -> str:
+        return ""
+
+
+BOOK_VOCABULARY_FILES = ("int_to_word.p", "word_to_int.p")
+
+
+def read_book_vocabulary(folder) -> list[str] | None:
+    """The book's ch. 12 vocabulary, pickled beside the weights as int_to_word.p or word_to_int.p (plain dicts,
+    read with an unpickler that refuses every class) -> the words by id; None when neither file is there."""
+    import pickle
+
+    class PlainData(pickle.Unpickler):
+        def find_class(self, module, name):
+            raise pickle.UnpicklingError(f"refused to load {module}.{name} (genzoo unpickles plain data only)")
+
+    for name in BOOK_VOCABULARY_FILES:
+        path = Path(folder) / name
+        if not path.is_file():
+            continue
+        try:
+            with open(path, "rb") as f:
+                table = PlainData(f).load()
+            by_id = {int(v): str(k) for k, v in table.items()} if name == "word_to_int.p" else \
+                {int(k): str(v) for k, v in table.items()}
+            return [by_id[i] for i in range(len(by_id))]
+        except (pickle.UnpicklingError, AttributeError, KeyError, TypeError, ValueError, EOFError) as e:
+            raise ConfigError(f"{path} is not the book's vocabulary (a plain dict of words and ids): {e}") from e
+    return None

@@ -27,15 +27,15 @@ ACTIVATIONS = {
     "none": nn.Identity,
 }
 
-# Each factory takes the channel count. Instance norm without affine parameters or running statistics is
-# junyanz's CycleGAN choice; batch norm keeps both.
+# Each factory takes the channel count of an (N, C, H, W) feature map. Instance norm without affine parameters
+# or running statistics is junyanz's CycleGAN choice; "layer" normalises each sample over channels and pixels
+# (GroupNorm with one group: the WGAN-GP critic's norm).
 NORMS = {
     "batch": nn.BatchNorm2d,
-    "batch1d": nn.BatchNorm1d,
     "instance": nn.InstanceNorm2d,
     "group": lambda channels, groups=32, eps=1e-6: nn.GroupNorm(groups, channels, eps=eps),
-    "layer": nn.LayerNorm,
-    "none": lambda channels, **_: nn.Identity(),
+    "layer": lambda channels: nn.GroupNorm(1, channels),
+    "none": lambda channels: nn.Identity(),
 }
 
 

@@ -16,6 +16,7 @@ same tiling and linear blend as diffusers), so peak memory depends on the tile s
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,7 @@ class AutoencoderKLConfig(Config):
     use_quant_conv: bool = True
     use_post_quant_conv: bool = True
     mid_block_add_attention: bool = True
+    force_upcast: bool = True        # in fp16, encode/decode run in float32 (this VAE's activations overflow fp16)
 
     def __post_init__(self):
         super().__post_init__()
@@ -220,11 +222,14 @@ class AutoencoderKL(VAEBase):
         tiles of `tile_size` pixels (default config.sample_size) for images too large to encode at once.
         """
         self.check_images(x, multiple=self.config.downsample_factor)
-        if tiled:
-            moments = self._tiled(self._encode_moments, x, self._tile(tile_size), 1 / self.config.downsample_factor)
-        else:
-            moments = self._encode_moments(x)
-        mean, logvar = moments.chunk(2, dim=1)
+        tile = self._tile(tile_size) if tiled else None
+        with self._upcast_if_forced() as compute_dtype:
+            x = x.to(device=self.device, dtype=compute_dtype)
+            if tiled:
+                moments = self._tiled(self._encode_moments, x, tile, 1 / self.config.downsample_factor)
+            else:
+                moments = self._encode_moments(x)
+        mean, logvar = moments.to(self.dtype).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
     def decode(self, z: torch.Tensor, tiled: bool = False, tile_size: int | None = None) -> torch.Tensor:
@@ -236,13 +241,33 @@ class AutoencoderKL(VAEBase):
         self.check_latents(z)
         if tiled:
             return self.tiled_decode(z, tile_size)
-        return self._decode_latents(z)
+        dtype = self.dtype
+        with self._upcast_if_forced() as compute_dtype:
+            return self._decode_latents(z.to(device=self.device, dtype=compute_dtype)).to(dtype)
 
     def tiled_decode(self, z: torch.Tensor, tile_size: int | None = None) -> torch.Tensor:
         """Decode overlapping latent tiles one at a time and blend their seams; same result as diffusers' tiled_decode."""
         self.check_latents(z)
-        return self._tiled(self._decode_latents, z, self._tile(tile_size) // self.config.downsample_factor,
-                           self.config.downsample_factor)
+        tile, dtype = self._tile(tile_size) // self.config.downsample_factor, self.dtype
+        with self._upcast_if_forced() as compute_dtype:
+            z = z.to(device=self.device, dtype=compute_dtype)
+            return self._tiled(self._decode_latents, z, tile, self.config.downsample_factor).to(dtype)
+
+    @contextlib.contextmanager
+    def _upcast_if_forced(self):
+        """Yield the dtype to compute in. fp16 with config.force_upcast: the weights go to float32 for the block
+        and back to fp16 after it (exact: fp16 values are float32 values), as diffusers' pipelines do, because
+        this VAE's activations exceed fp16's 65504 on real images (NaN, i.e. a black image, otherwise)."""
+        if self.dtype != torch.float16 or not self.config.force_upcast:
+            yield self.dtype
+            return
+        with torch.inference_mode(False), torch.no_grad():  # the cast weights must not become inference tensors
+            self.float()
+        try:
+            yield torch.float32
+        finally:
+            with torch.inference_mode(False), torch.no_grad():
+                self.half()
 
     def _tile(self, tile_size: int | None) -> int:
         """Tile side in pixels: a multiple of 4 x the downsampling factor, so 25% overlaps fall on latent pixels."""

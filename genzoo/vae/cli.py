@@ -169,6 +169,28 @@ def interpolate(argv) -> int:
     return 0
 
 
+def eval(argv) -> int:  # noqa: A001 (the command's name)
+    parser = argparse.ArgumentParser(prog="genzoo eval", description="Reconstruction error of a VAE (and, for digit "
+                                     "models, the MNIST classifier score of its reconstructions and samples).")
+    _common(parser)
+    parser.add_argument("data", nargs="?", default="mnist",
+                        help="'mnist' (default: the 2,000 held-out digits), a folder of images or one image")
+    parser.add_argument("--n", type=int, default=None, help="use a random subset of n images (seeded)")
+    parser.add_argument("--samples", type=int, default=1000, help="digit models: prior samples to classify (0: none)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", type=int, default=None, help="resize images to this square size")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    from ..evaluation import load_image_data, print_result
+    from .evaluate import evaluate, image_size
+
+    model = _load(args)
+    images, labels, source = load_image_data(args.data, model.in_channels, args.size or image_size(model), args.n,
+                                             args.seed)
+    result = evaluate(model, images, labels, samples=max(args.samples, 0), seed=args.seed)
+    return print_result({"model": args.model, "family": "vae", "data": source, **result}, args.json)
+
+
 def _size(values):
     """--size S (a square) or --size A B -> (A, B), in the order the option's help names."""
     if not values:

@@ -20,9 +20,11 @@ from ..checkpoint import rename_keys, strip_common_prefix, unwrap_state_dict
 from ..errors import CheckpointError, ConfigError
 from ..nn.spatial import RENAMES, squeeze_conv_projections
 from .autoencoder_kl import AutoencoderKLConfig
+from .book import BookConvVAEConfig, convert_book_conv_vae, is_book_conv_vae
 from .model import ConvVAEConfig, MLPVAEConfig
 
-CONFIG_CLASSES = {"mlp": MLPVAEConfig, "conv": ConvVAEConfig, "autoencoder_kl": AutoencoderKLConfig}
+CONFIG_CLASSES = {"mlp": MLPVAEConfig, "conv": ConvVAEConfig, "autoencoder_kl": AutoencoderKLConfig,
+                  "book_conv": BookConvVAEConfig}
 
 
 # -- the pytorch/examples MLP ----------------------------------------------------------------------------------
@@ -129,6 +131,7 @@ def infer_autoencoder_kl_config(state_dict: dict, config_json: dict | None = Non
             # diffusers' default: sd-vae-ft-mse's config.json predates the field and relies on it.
             scaling_factor=float(scaling_factor) if scaling_factor is not None else 0.18215,
             shift_factor=config_json.get("shift_factor"),
+            force_upcast=config_json.get("force_upcast", True),  # diffusers' default, as for scaling_factor
         )
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from e
@@ -194,7 +197,10 @@ def convert(obj, config: dict, path="<checkpoint>", image_shape=None):
     state_dict = unwrap_state_dict(obj, path)
     if "genzoo_family" in config:
         return state_dict, config_from_genzoo(config, path)
-    if is_pytorch_examples_mlp(state_dict):
+    book = convert_book_layout(state_dict, path, image_shape)   # the book's ch. 7 autoencoder and conv VAE
+    if book is not None:
+        found, state_dict = book
+    elif is_pytorch_examples_mlp(state_dict):
         found, state_dict = convert_pytorch_examples_mlp(state_dict, path, image_shape=image_shape)
     elif is_ldm_layout(state_dict):
         found, state_dict = convert_ldm_autoencoder_kl(state_dict, config, path)
@@ -219,3 +225,60 @@ def _count(state_dict: dict, pattern: str) -> int:
 
 def _as_tuple(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+# -- genzoo -> diffusers AutoencoderKL, pytorch/examples ----------------------------------------------------------
+DIFFUSERS_NAMES = [(r"^(?P<block>.*\.attentions\.\d+)\.to_out\.", r"\g<block>.to_out.0.")]
+
+
+def to_diffusers_autoencoder_kl(state_dict: dict) -> dict:
+    """genzoo AutoencoderKL keys -> AutoencoderKL.save_pretrained's (attention output as to_out.0)."""
+    return {k: v.contiguous() for k, v in rename_keys(state_dict, DIFFUSERS_NAMES).items()}
+
+
+def config_to_diffusers_autoencoder_kl(config: AutoencoderKLConfig) -> dict:
+    levels = len(config.block_out_channels)
+    out = {"_class_name": "AutoencoderKL", "in_channels": config.in_channels, "out_channels": config.out_channels,
+           "down_block_types": ["DownEncoderBlock2D"] * levels, "up_block_types": ["UpDecoderBlock2D"] * levels,
+           "block_out_channels": list(config.block_out_channels), "layers_per_block": config.layers_per_block,
+           "act_fn": "silu", "latent_channels": config.latent_channels, "norm_num_groups": config.norm_num_groups,
+           "sample_size": config.sample_size, "scaling_factor": config.scaling_factor,
+           "use_quant_conv": config.use_quant_conv, "use_post_quant_conv": config.use_post_quant_conv,
+           "mid_block_add_attention": config.mid_block_add_attention, "force_upcast": True}
+    if config.shift_factor is not None:
+        out["shift_factor"] = config.shift_factor
+    return out
+
+
+def to_pytorch_examples_mlp(state_dict: dict) -> dict:
+    """genzoo MLPVAE -> pytorch/examples vae/main.py's VAE state dict: the names are the same (fc1 ... fc4)."""
+    missing = sorted(EXAMPLES_MLP_KEYS - set(state_dict))
+    if missing:
+        raise CheckpointError(f"not a variational MLP VAE state dict (missing {missing}): pytorch/examples' VAE "
+                              f"needs fc21 (mean) and fc22 (log-variance)")
+    return {k: state_dict[k].contiguous() for k in sorted(EXAMPLES_MLP_KEYS)}
+
+
+# -- the book's layouts (Learn Generative AI with PyTorch) ---------------------------------------------------------
+# ch. 7's MNIST autoencoder: common (in -> hidden), encoded (hidden -> z), l1 (z -> hidden), decode (hidden -> in),
+# ReLU between, sigmoid out, trained on [0, 1] pixels: genzoo's MLPVAE without the log-variance head.
+BOOK_AE_RENAMES = {"common": "fc1", "encoded": "fc21", "l1": "fc3", "decode": "fc4"}
+BOOK_AE_KEYS = {f"{layer}.{p}" for layer in BOOK_AE_RENAMES for p in ("weight", "bias")}
+
+
+def convert_book_layout(state_dict: dict, path="<checkpoint>", image_shape=None):
+    """-> (config, genzoo state dict) for a layout of the book's ch. 7, or None if the keys are not one of them."""
+    state_dict = strip_common_prefix(state_dict)
+    if is_book_conv_vae(state_dict):
+        return convert_book_conv_vae(state_dict, path)
+    if set(state_dict) != BOOK_AE_KEYS:
+        return None
+    renamed = {f"{BOOK_AE_RENAMES[k.split('.')[0]]}.{k.split('.')[1]}": v for k, v in state_dict.items()}
+    hidden, in_features = renamed["fc1.weight"].shape
+    latent_dim = renamed["fc21.weight"].shape[0]
+    if renamed["fc4.weight"].shape != (in_features, hidden) or renamed["fc3.weight"].shape != (hidden, latent_dim):
+        raise CheckpointError(f"{path}: the book's autoencoder layers do not chain ({in_features}-{hidden}-{latent_dim})")
+    config = MLPVAEConfig(in_features=in_features, hidden=hidden, latent_dim=latent_dim, variational=False,
+                          image_shape=image_shape or _guess_image_shape(in_features, path))
+    return config, renamed
+

@@ -13,11 +13,13 @@ from __future__ import annotations
 from .. import loader
 from . import convert
 from .autoencoder_kl import AutoencoderKL, AutoencoderKLConfig
+from .book import BookConvVAE, BookConvVAEConfig
 from .model import FAMILY, ConvVAE, ConvVAEConfig, MLPVAE, MLPVAEConfig
 
 WEIGHT_NAMES = ("model.safetensors", "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
                 "pytorch_model.bin")
-MODELS = {MLPVAEConfig: MLPVAE, ConvVAEConfig: ConvVAE, AutoencoderKLConfig: AutoencoderKL}
+MODELS = {MLPVAEConfig: MLPVAE, ConvVAEConfig: ConvVAE, AutoencoderKLConfig: AutoencoderKL,
+          BookConvVAEConfig: BookConvVAE}   # the book's ch. 7 face VAE
 
 
 def build_model(config):

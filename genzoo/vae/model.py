@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..pretrained import Config, PretrainedModel
-from ..runtime import make_generator
+from ..runtime import make_generator, randn
 
 FAMILY = "vae"
 
@@ -70,13 +70,17 @@ class VAEBase(PretrainedModel):
             raise ConfigError(f"{type(self).__name__}.decode expects latents shaped (N, {', '.join(map(str, expected))})"
                               f"{' (any spatial size)' if len(expected) == 3 else ''}, got {shape}")
 
+    def to_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs go to the model's device and dtype (as generate and translate_tensor do); outputs stay there."""
+        return x.to(device=self.device, dtype=self.dtype)
+
     # -- sampling ------------------------------------------------------------------------------------------------
     @staticmethod
     def reparameterize(mean: torch.Tensor, logvar: torch.Tensor | None, generator=None) -> torch.Tensor:
         """z = mean + std * eps (the reparameterisation trick); the mean itself for a plain autoencoder."""
         if logvar is None:
             return mean
-        eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        eps = randn(mean.shape, generator, device=mean.device, dtype=mean.dtype)  # drawn where the generator lives
         return mean + torch.exp(0.5 * logvar) * eps
 
     @staticmethod
@@ -87,14 +91,15 @@ class VAEBase(PretrainedModel):
     def prior_latents(self, n: int, seed=None, generator=None, image_size=None) -> torch.Tensor:
         """n draws z ~ N(0, I) shaped like this model's latents (spatial VAEs: for `image_size` images).
 
-        Drawn on the CPU (a `generator` must be a CPU one) and then moved, so a seed gives the same latents on
-        every device; AutoencoderKL's are divided by its scaling_factor (decode takes unscaled latents).
+        Drawn in float32 where the generator lives (a seed, or none, draws on the CPU) and then moved, so a seed
+        gives the same latents on every device; AutoencoderKL's are divided by its scaling_factor (decode takes
+        unscaled latents).
         """
         param = next(self.parameters())
         shape = self.latent_shape(image_size) if image_size is not None else self.latent_shape()
         generator = make_generator(seed, generator, "cpu")
-        z = torch.randn((n, *shape), generator=generator)
-        return z.to(device=param.device, dtype=param.dtype) / getattr(self, "scaling_factor", 1.0)
+        z = randn((n, *shape), generator, device=param.device, draw_on="cpu")
+        return z.to(dtype=param.dtype) / getattr(self, "scaling_factor", 1.0)
 
     @torch.no_grad()
     def sample(self, n: int = 16, seed=None, generator=None, image_size=None, batch_size: int = 256) -> torch.Tensor:
@@ -132,6 +137,7 @@ class MLPVAEConfig(Config):
     hidden: int = 400
     latent_dim: int = 20
     image_shape: tuple = (1, 28, 28)   # how decode() reshapes the in_features outputs
+    variational: bool = True           # False: a plain autoencoder (no fc22; encode returns (z, None)), the book's ch. 7 AE
 
     def __post_init__(self):
         super().__post_init__()
@@ -148,7 +154,7 @@ class MLPVAE(VAEBase):
         self.config = config
         self.fc1 = nn.Linear(config.in_features, config.hidden)
         self.fc21 = nn.Linear(config.hidden, config.latent_dim)   # mean
-        self.fc22 = nn.Linear(config.hidden, config.latent_dim)   # log-variance
+        self.fc22 = nn.Linear(config.hidden, config.latent_dim) if config.variational else None  # log-variance
         self.fc3 = nn.Linear(config.latent_dim, config.hidden)
         self.fc4 = nn.Linear(config.hidden, config.in_features)
 
@@ -164,13 +170,14 @@ class MLPVAE(VAEBase):
         if x.dim() == 2 and x.shape[1] == self.config.in_features:
             x = x.view(-1, *self.config.image_shape)
         self.check_images(x, size=self.config.image_shape[1:])
+        x = self.to_model(x)
         h = F.relu(self.fc1(((x + 1) / 2).flatten(1)))  # the network was trained on [0, 1] pixels
-        return self.fc21(h), self.fc22(h)
+        return self.fc21(h), (self.fc22(h) if self.fc22 is not None else None)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Latents -> Bernoulli logits (N, C, H, W); sigmoid(logits) is pytorch/examples' decode(z)."""
         self.check_latents(z)
-        return self.fc4(F.relu(self.fc3(z))).view(-1, *self.config.image_shape)
+        return self.fc4(F.relu(self.fc3(self.to_model(z)))).view(-1, *self.config.image_shape)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latents (N, latent_dim) -> images (N, C, H, W) in [-1, 1]."""
@@ -244,12 +251,12 @@ class ConvVAE(VAEBase):
     def encode(self, x: torch.Tensor):
         """Images (N, C, S, S) in [-1, 1] -> (mean, logvar) each (N, latent_dim); logvar is None if not variational."""
         self.check_images(x, size=(self.config.image_size, self.config.image_size))
-        h = self.encoder(x).flatten(1)
+        h = self.encoder(self.to_model(x)).flatten(1)
         return self.fc_mean(h), (self.fc_logvar(h) if self.fc_logvar is not None else None)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         self.check_latents(z)
-        h = F.relu(self.fc_decode(z)).view(-1, self.config.channels[-1], self.config.bottom_size, self.config.bottom_size)
+        h = F.relu(self.fc_decode(self.to_model(z))).view(-1, self.config.channels[-1], self.config.bottom_size, self.config.bottom_size)
         return self.decoder(h)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,8 @@ def tiny(tiny_ddpm_dir):
 
 @pytest.mark.parametrize("kind,eta", [("ddim", 0.0), ("ddim", 1.0), ("ddpm", None)])
 def test_sample_matches_diffusers_pipeline(tiny_ddpm_dir, tiny, kind, eta):
-    """Same seed -> the same images as DDIMPipeline / DDPMPipeline on the same checkpoint (noise drawn alike)."""
+    """Same seed -> the same images as DDIMPipeline / DDPMPipeline on the same checkpoint, given the per-image
+    generators sample() uses (diffusers draws per image from a list of generators, initial and step noise)."""
     import diffusers
 
     reference = diffusers.UNet2DModel.from_pretrained(tiny_ddpm_dir).eval()
@@ -28,7 +29,7 @@ def test_sample_matches_diffusers_pipeline(tiny_ddpm_dir, tiny, kind, eta):
         pipe = diffusers.DDPMPipeline(reference, diffusers.DDPMScheduler.from_pretrained(tiny_ddpm_dir))
         kwargs = {}
     pipe.set_progress_bar_config(disable=True)
-    want = pipe(batch_size=2, generator=torch.Generator().manual_seed(7), num_inference_steps=steps,
+    want = pipe(batch_size=2, generator=diffusion.sample_generators(2, seed=7), num_inference_steps=steps,
                 output_type="np", **kwargs).images  # (2, H, W, C) in [0, 1]
     scheduler = diffusion.load_scheduler(tiny_ddpm_dir, kind=kind)
     got = diffusion.sample(tiny, scheduler, n=2, steps=steps, seed=7, eta=eta, progress=False)

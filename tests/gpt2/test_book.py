@@ -1,0 +1,128 @@
+"""The book's ch. 12 word-level GPT (Learn Generative AI with PyTorch): an untied lm_head, a pickled vocabulary.
+
+The layout is re-created here from the book's description (a minGPT-style model: transformer.wte/wpe/h/ln_f with
+nn.Linear attention and MLP, a causal-mask buffer named attn.bias, tanh GELU, and an lm_head that is NOT tied to
+wte), saved the way its notebook saves it: torch.save(model.state_dict()) plus the word_to_int dict pickled.
+"""
+import math
+import pickle
+
+import pytest
+import torch
+import torch.nn as nn
+
+from genzoo import gpt2
+from genzoo.errors import ConfigError
+from genzoo.export import export
+from genzoo.gpt2.tokenizer import WordTokenizer
+
+WORDS = ["the", "old", "man", "and", "sea", ",", ".", "he", "was", "fished", "alone", "in", "a", "skiff", "?", "!"]
+
+
+class BookAttention(nn.Module):
+    def __init__(self, n_embd, n_head, block_size):
+        super().__init__()
+        self.n_head = n_head
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.register_buffer("bias", torch.tril(torch.ones(block_size, block_size)).view(1, 1, block_size, block_size))
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
+        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf")).softmax(dim=-1)
+        return self.c_proj((att @ v).transpose(1, 2).reshape(B, T, C))
+
+
+class BookBlock(nn.Module):
+    def __init__(self, n_embd, n_head, block_size):
+        super().__init__()
+        self.ln_1, self.ln_2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
+        self.attn = BookAttention(n_embd, n_head, block_size)
+        self.mlp = nn.ModuleDict(dict(c_fc=nn.Linear(n_embd, 4 * n_embd), c_proj=nn.Linear(4 * n_embd, n_embd)))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        h = self.mlp.c_fc(self.ln_2(x))
+        h = 0.5 * h * (1 + torch.tanh(math.sqrt(2 / math.pi) * (h + 0.044715 * h ** 3)))
+        return x + self.mlp.c_proj(h)
+
+
+class BookGPT(nn.Module):
+    def __init__(self, vocab_size, n_embd=64, n_head=1, n_layer=2, block_size=16):
+        super().__init__()
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(vocab_size, n_embd), wpe=nn.Embedding(block_size, n_embd), drop=nn.Dropout(0.1),
+            h=nn.ModuleList(BookBlock(n_embd, n_head, block_size) for _ in range(n_layer)), ln_f=nn.LayerNorm(n_embd)))
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)  # not tied to wte
+
+    def forward(self, idx):
+        x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(idx.shape[1]))
+        for block in self.transformer.h:
+            x = block(x)
+        return self.lm_head(self.transformer.ln_f(x))
+
+
+@pytest.fixture
+def book_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = BookGPT(len(WORDS)).eval()
+    torch.save(model.state_dict(), tmp_path / "GPTe20.pth")
+    with open(tmp_path / "word_to_int.p", "wb") as f:
+        pickle.dump({w: i for i, w in enumerate(WORDS)}, f)
+    return model, tmp_path / "GPTe20.pth"
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("torchscript", [False, True], ids=["state-dict", "torchscript"])
+def test_book_word_gpt_loads_untied_with_its_vocabulary(book_checkpoint, torchscript):
+    book, path = book_checkpoint
+    if torchscript:
+        path = path.with_suffix(".pt")
+        torch.jit.script(book).save(str(path))
+    model = gpt2.from_pretrained(path, device="cpu")
+    assert model.config.tie_embeddings is False and model.lm_head is not None
+    assert model.config.tokenizer == {"type": "word", "words": WORDS}
+    x = torch.tensor([[0, 1, 2, 3, 0, 4, 6, 7, 8]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), book(x), atol=1e-5, rtol=1e-5)
+    text = model.generate_text("The old man", max_new_tokens=5, seed=0)
+    assert text.startswith("The old man ") and len(text.split()) == 3 + 5
+
+
+def test_untied_model_round_trips_through_genzoo_format(book_checkpoint, tmp_path):
+    _, path = book_checkpoint
+    model = gpt2.from_pretrained(path, device="cpu")
+    model.save_pretrained(tmp_path / "saved")
+    back = gpt2.from_pretrained(tmp_path / "saved", device="cpu")
+    assert back.config.tie_embeddings is False and back.config.tokenizer["type"] == "word"
+    torch.testing.assert_close(back.lm_head.weight, model.lm_head.weight)
+
+
+def test_word_model_to_huggingface_or_nanogpt_is_refused(book_checkpoint, tmp_path):
+    model = gpt2.from_pretrained(book_checkpoint[1], device="cpu")
+    with pytest.raises(ConfigError, match="'word' tokenizer cannot be exported as 'huggingface'"):
+        export(model, tmp_path / "hf", "huggingface")
+    with pytest.raises(ConfigError, match="untied lm_head.*'word' tokenizer"):
+        export(model, tmp_path / "nano", "nanogpt")
+
+
+def test_word_tokenizer_splits_punctuation_and_lowercases():
+    tok = WordTokenizer(WORDS)
+    ids = tok.encode("The old man, and the sea.\nHe was alone!")
+    assert [WORDS[i] for i in ids] == ["the", "old", "man", ",", "and", "the", "sea", ".", "he", "was", "alone", "!"]
+    assert tok.decode(ids) == "the old man, and the sea. he was alone!"
+    stream = tok.stream_decoder()
+    assert "".join(stream.add(i) for i in ids) == " " + tok.decode(ids)  # the words continue a prompt
+    with pytest.raises(ConfigError, match="not in this model's vocabulary: \\['boat'\\]"):
+        tok.encode("the boat")
+
+
+def test_a_vocabulary_pickle_holding_code_is_refused(book_checkpoint):
+    _, path = book_checkpoint
+    with open(path.parent / "word_to_int.p", "wb") as f:
+        pickle.dump({"the": WordTokenizer}, f)  # a class reference: never unpickled
+    with pytest.raises(ConfigError, match="not the book's vocabulary"):
+        gpt2.from_pretrained(path, device="cpu")
