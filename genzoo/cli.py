@@ -13,6 +13,7 @@
     genzoo export MODEL OUT --format F            write another library's format (huggingface, diffusers, ...)
     genzoo push MODEL REPO_ID [--format F]        upload to the Hugging Face Hub with a model card
 
+`--redownload` (any command) fetches downloaded files again instead of using the cache.
 The first positional argument after a model command is the model: a catalog name or a local checkpoint (its
 family is read from config.json; `--family F` says it when there is none). Each family parses the rest itself,
 so `genzoo sample ddpm-cifar10-32 --help` lists the diffusion options.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 from .errors import GenzooError
 
@@ -40,7 +42,14 @@ def main(argv=None) -> int:
         print(f"genzoo {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
+    redownload = "--redownload" in rest   # any command: fetch every download again, ignoring the cache
+    rest = [a for a in rest if a != "--redownload"]
     try:
+        if redownload:
+            from .hub import forced_download
+
+            with forced_download():
+                return _dispatch(command, rest) or 0
         return _dispatch(command, rest) or 0
     except GenzooError as e:
         print(f"genzoo {command}: error: {e}", file=sys.stderr)
@@ -114,6 +123,47 @@ def _family_command(family: str, command: str, rest: list[str]) -> int:
         offered = [c for c in ("generate",) + MODEL_COMMANDS + ("train",) if hasattr(module, c)]
         raise GenzooError(f"{family} models do not support `genzoo {command}`; they support: {', '.join(offered)}")
     return handler(rest)
+
+
+# ---- argument checks the family commands share: run them before loading anything -------------------------------
+
+MAX_IMAGES = 10_000        # --n: a grid of more is unreadable, and sampling it takes hours
+MAX_STEPS = 10_000         # sampler or interpolation steps
+MAX_NEW_TOKENS = 100_000   # generate --max-new-tokens
+MAX_IMAGE_SIDE = 8192      # --size
+
+
+def check_output(path, overwrite: bool = False, default_name: str | None = None) -> Path:
+    """Where a command may write its file: an existing folder means `default_name` inside it (when given); an
+    existing file is refused unless `overwrite` (--overwrite). Nothing is replaced without being asked."""
+    from .errors import ConfigError
+
+    path = Path(path)
+    if path.is_dir():
+        if default_name is None:
+            raise ConfigError(f"{path} is a folder: name the output file (e.g. {path / 'out.png'})")
+        path = path / default_name
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise ConfigError(f"{path} exists already: pass --overwrite to replace it, or choose another output path")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder, not a file")
+    return path
+
+
+def check_range(option: str, value, low, high):
+    """`value` itself, or a ConfigError naming the option and its bounds (None: unset, allowed)."""
+    from .errors import ConfigError
+
+    if value is not None and not (low <= value <= high):
+        raise ConfigError(f"{option} must be between {low} and {high}, got {value}")
+    return value
+
+
+def check_threads(value):
+    """--threads: at least 1 and at most a few per CPU core (torch crashes on absurd counts)."""
+    import os
+
+    return check_range("--threads", value, 1, 4 * (os.cpu_count() or 1))
 
 
 def list_command(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ import importlib
 import time
 from pathlib import Path
 
+from .errors import ConfigError
 from .registry import FAMILIES
 
 
@@ -30,7 +31,14 @@ def main(argv=None) -> int:
                                      "its outputs: generated text and PNG grids.")
     parser.add_argument("--out", default="genzoo-demo", help="output folder (default: ./genzoo-demo)")
     parser.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES), help="only these families")
+    parser.add_argument("--overwrite", action="store_true", help="write into --out even if it holds files already")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: name a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise ConfigError(f"{out} holds files already: pass --overwrite to replace the demo's files in it, or choose "
+                          f"another --out")
     start = time.perf_counter()
     written = run(args.out, args.families)
     count = sum(len(v) for v in written.values())

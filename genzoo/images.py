@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,16 +62,42 @@ def from_pil(image, channels: int = 3, size=None) -> torch.Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
 
 
-def load_image(path, channels: int = 3, size=None) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
+# Decoding costs memory in proportion to the pixel count the header announces, whatever the file's size (a 12 KB
+# PNG can announce 10000x10000). 50 megapixels is an 8K photo, far beyond what the models take.
+MAX_IMAGE_PIXELS = 50_000_000
+
+
+def open_image(path):
+    """Image.open + a complete decode, with every failure (missing, not an image, truncated, too many pixels) one
+    ConfigError naming the file. The pixel count is checked from the header, before anything is decoded."""
+    from PIL import Image
 
     try:
-        with Image.open(path) as image:
-            return from_pil(image, channels=channels, size=size)
+        with warnings.catch_warnings():   # Pillow warns above its own limit; genzoo's, below, decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
     except FileNotFoundError as e:
         raise ConfigError(f"no image file at {path}") from e
-    except UnidentifiedImageError as e:
-        raise ConfigError(f"{path} is not an image Pillow can read") from e
+    except Image.DecompressionBombError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except (OSError, ValueError, SyntaxError) as e:   # UnidentifiedImageError is an OSError
+        raise ConfigError(f"{path} is not an image Pillow can read: {e}") from None
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        image.close()
+        raise ConfigError(f"{path} is {width}x{height} pixels, more than genzoo reads "
+                          f"({MAX_IMAGE_PIXELS / 1e6:g} megapixels, genzoo.images.MAX_IMAGE_PIXELS): downscale it first")
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        image.close()
+        raise ConfigError(f"{path} is a damaged or truncated image: {e}") from None
+    return image
+
+
+def load_image(path, channels: int = 3, size=None) -> torch.Tensor:
+    with open_image(path) as image:
+        return from_pil(image, channels=channels, size=size)
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, pad_value: float = -1.0) -> torch.Tensor:
@@ -88,9 +115,14 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, p
     return grid
 
 
-def save_image(images: torch.Tensor, path, nrow: int | None = None, value_range=(-1.0, 1.0), padding: int = 2) -> Path:
-    """Save one image (C, H, W) or a batch (N, C, H, W) as a grid PNG; returns the path."""
+def save_image(images: torch.Tensor, path, nrow: int | None = None, value_range=(-1.0, 1.0), padding: int = 2,
+               overwrite: bool = False) -> Path:
+    """Save one image (C, H, W) or a batch (N, C, H, W) as a grid PNG; returns the path. An existing file is
+    replaced only with overwrite=True."""
     path = Path(path)
+    if path.is_dir() or (path.exists() and not overwrite):
+        raise ConfigError(f"{path} exists already" + (" and is a folder" if path.is_dir() else
+                          ": pass overwrite=True (CLI: --overwrite) to replace it"))
     path.parent.mkdir(parents=True, exist_ok=True)
     if images.dim() == 4 and images.shape[0] > 1:
         low = value_range[0]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import checkpoint, hub, registry
 from .catalog import ModelEntry
-from .errors import CheckpointError, HubError, NotFoundError
+from .errors import CheckpointError, GenzooError, HubError, NotFoundError
 from .runtime import resolve_device, resolve_dtype
 
 CONFIG_NAME = checkpoint.CONFIG_NAME
@@ -63,8 +63,8 @@ def locate(name_or_path, family: str, weight_names, revision=None, subfolders=("
         return Located(weights, {}, None, source, "", revision, entry)
     path = Path(os.path.expanduser(source))
     if path.is_file():
-        config_path = path.parent / CONFIG_NAME
-        return _found(path, config_path if config_path.is_file() else None, source, "", revision, entry, family)
+        config_path = path.parent / CONFIG_NAME   # present but not a file (a folder, a FIFO): read_config refuses it
+        return _found(path, config_path if os.path.lexists(config_path) else None, source, "", revision, entry, family)
     if path.is_dir():
         return _locate_in_folder(path, weight_names, subfolders, revision, entry, family, config_required)
     if str(source).startswith((".", "/", "~")) or path.suffix in (".pth", ".pt", ".bin", ".safetensors", ".ckpt"):
@@ -86,11 +86,11 @@ def _found(weights, config_path, source, subfolder, revision, entry, family) -> 
 
 
 def _locate_in_folder(folder: Path, weight_names, subfolders, revision, entry, family, config_required) -> Located:
-    if config_required and not any((folder / sub / CONFIG_NAME).is_file() for sub in subfolders):
+    if config_required and not any(os.path.lexists(folder / sub / CONFIG_NAME) for sub in subfolders):
         raise HubError(f"{folder} has no {_config_names(subfolders)}: is it a {family} checkpoint?")
     for sub in subfolders:
         inner = folder / sub
-        config_path = inner / CONFIG_NAME if (inner / CONFIG_NAME).is_file() else None
+        config_path = inner / CONFIG_NAME if os.path.lexists(inner / CONFIG_NAME) else None
         if config_path is not None:
             _read_config(config_path, family)
         weights = checkpoint.find_weights_file(inner, weight_names) if inner.is_dir() else None
@@ -102,6 +102,9 @@ def _locate_in_folder(folder: Path, weight_names, subfolders, revision, entry, f
 
 
 def _locate_in_repo(repo_id: str, weight_names, subfolders, revision, entry, config_required, family) -> Located:
+    # Without network, fail now naming every missing file, rather than one at a time after retries.
+    hub.check_fetchable(repo_id, entry.files if entry else (subfolders[0] + CONFIG_NAME, "|".join(weight_names)),
+                        revision)
     for sub in subfolders:
         config_path = hub.resolve_optional(repo_id, sub + CONFIG_NAME, revision)
         if config_path is not None:
@@ -150,13 +153,25 @@ def read(located: Located):
 
 
 def load(family: str, name_or_path, *, convert, build, weight_names, device="auto", dtype=None, revision=None,
-         subfolders=("",), config_required: bool = False, **options):
+         subfolders=("",), config_required: bool = False, allow_nonfinite: bool = False, **options):
     """locate -> refuse -> read -> convert -> build: the whole of a plain from_pretrained."""
     device, dtype = resolve_device(device), resolve_dtype(dtype)   # a bad device fails before any download
     located = locate(name_or_path, family, weight_names, revision, subfolders, config_required)
-    return load_located(located, family, convert=convert, build=build, device=device, dtype=dtype, **options)
+    return load_located(located, family, convert=convert, build=build, device=device, dtype=dtype,
+                        allow_nonfinite=allow_nonfinite, **options)
 
 
-def load_located(located: Located, family: str, *, convert, build, device, dtype, **options):
-    state_dict, config = convert(read(located), located.config, located.weights, **options)
-    return checkpoint.build_and_load(lambda: build(config), state_dict, located.weights, device=device, dtype=dtype)
+def load_located(located: Located, family: str, *, convert, build, device, dtype, allow_nonfinite: bool = False,
+                 **options):
+    try:
+        state_dict, config = convert(read(located), located.config, located.weights, **options)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+        if isinstance(e, GenzooError):
+            if str(located.where) in str(e) or str(located.weights) in str(e):
+                raise
+            raise type(e)(f"{located.where}: {e}") from e   # say which file holds the bad value
+        # a config value or checkpoint entry of a type the converter did not expect: still the file's fault
+        raise CheckpointError(f"{located.where}: cannot read this checkpoint ({type(e).__name__}: {str(e)[:200]}): "
+                              f"is a config.json value of the wrong type, or a key missing?") from e
+    return checkpoint.build_and_load(lambda: build(config), state_dict, located.weights, device=device, dtype=dtype,
+                                     allow_nonfinite=allow_nonfinite)

@@ -67,3 +67,27 @@ def test_save_image_formats_follow_the_suffix(tmp_path, suffix):
     with Image.open(path) as image:
         assert image.format == Image.registered_extensions()[suffix]
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    """A tiny PNG whose header announces 10000x10000 pixels is refused from the header, as is a truncated one."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from genzoo import images
+    from genzoo.errors import ConfigError
+
+    Image.new("L", (8, 8)).save(tmp_path / "small.png")
+    data = bytearray((tmp_path / "small.png").read_bytes())
+    ihdr = 8 + 8   # signature, then the IHDR chunk's length and type
+    data[ihdr:ihdr + 8] = struct.pack(">II", 10_000, 10_000)
+    data[ihdr + 13:ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[ihdr - 4:ihdr + 13])))
+    (tmp_path / "bomb.png").write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match="10000x10000 pixels"):
+        images.load_image(tmp_path / "bomb.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "small.png").read_bytes()[:40])
+    with pytest.raises(ConfigError, match="cut.png"):
+        images.load_image(tmp_path / "cut.png")
+    assert images.load_image(tmp_path / "small.png", channels=1).shape == (1, 1, 8, 8)

@@ -169,5 +169,5 @@ def demo(out_dir) -> list[Path]:
     b = invert(_heldout_digits(16, seed=1))
     fake_b, fake_a = G_A(a), G_B(b)
     rows = torch.cat([a, fake_b, G_B(fake_b), b, fake_a, G_A(fake_a)])
-    path = save_image(rows, out_dir / "mnist_cyclegan_translations.png", nrow=16)
+    path = save_image(rows, out_dir / "mnist_cyclegan_translations.png", nrow=16, overwrite=True)
     return [path]

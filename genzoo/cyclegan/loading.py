@@ -25,7 +25,8 @@ from .model import CycleGAN, DiscriminatorConfig, GeneratorConfig, build_discrim
 FAMILY = "cyclegan"
 
 
-def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, direction: str = "AtoB") -> torch.nn.Module:
+def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, direction: str = "AtoB",
+                    allow_nonfinite: bool = False) -> torch.nn.Module:
     """The generator of a CycleGAN checkpoint, in eval mode: images (N, C, H, W) in [-1, 1] -> same range.
 
     `direction` matters for checkpoints that hold both generators (a genzoo training folder, a junyanz run
@@ -36,7 +37,7 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, dire
         raise ConfigError(f"direction must be 'AtoB' or 'BtoA', not {direction!r}")
     model = loader.load(FAMILY, name_or_path, convert=convert.convert, build=build_generator,
                         weight_names=(WEIGHTS_NAME, *RUN_FILES[direction]), device=device, dtype=dtype,
-                        revision=revision, direction=direction)
+                        revision=revision, direction=direction, allow_nonfinite=allow_nonfinite)
     model.source = str(name_or_path)
     return model
 

@@ -376,7 +376,7 @@ def sample_grid(nets, a: torch.Tensor, b: torch.Tensor, path) -> Path:
     channels = max(r.shape[1] for r in rows)
     rows = [r.expand(-1, channels, -1, -1) if r.shape[1] == 1 else r for r in rows]
     nets.train(was_training)
-    return save_image(torch.cat(rows).float(), path, nrow=len(a))
+    return save_image(torch.cat(rows).float(), path, nrow=len(a), overwrite=True)  # the run folder is this run's own
 
 
 @torch.no_grad()

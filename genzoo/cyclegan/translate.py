@@ -72,17 +72,14 @@ def _resize_shorter(image, size: int):
 
 def translate(model, image_or_path, size: int | None = None):
     """A PIL image or an image file -> the translated PIL image (see the module docstring for the size policy)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     config = _model_config(model)
     if isinstance(image_or_path, (str, os.PathLike)):
-        try:
-            with Image.open(image_or_path) as image:
-                image.load()
-        except FileNotFoundError as e:
-            raise ConfigError(f"no image file at {image_or_path}") from e
-        except UnidentifiedImageError as e:
-            raise ConfigError(f"{image_or_path} is not an image Pillow can read") from e
+        from ..images import open_image
+
+        with open_image(image_or_path) as image:   # refuses decompression bombs and damaged files
+            image.load()
     elif isinstance(image_or_path, Image.Image):
         image = image_or_path
     else:

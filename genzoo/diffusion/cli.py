@@ -37,16 +37,27 @@ def _sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default=None, help="float32 (default), float16 or bfloat16")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out / --strip if they exist")
     return p
 
 
 def sample(argv) -> int:
+    from ..cli import MAX_IMAGE_SIDE, MAX_IMAGES, MAX_STEPS, check_output, check_range
     from ..errors import ConfigError
     from ..images import save_image
     from . import denoising_strip, from_pretrained, load_scheduler
     from .sampling import sample as draw
 
     args = _sample_parser().parse_args(argv)
+    grid_out = check_output(args.out, args.overwrite, default_name="samples.png")   # before any work
+    strip_out = check_output(args.strip, args.overwrite, default_name="strip.png") if args.strip else None
+    if strip_out is not None and strip_out.resolve() == grid_out.resolve():
+        raise ConfigError("--out and --strip name the same file")
+    check_range("--n", args.n, 1, MAX_IMAGES)
+    check_range("--steps", args.steps, 1, MAX_STEPS)
+    check_range("--batch-size", args.batch_size, 1, MAX_IMAGES)
+    check_range("--size", args.size, 8, MAX_IMAGE_SIDE)
+    check_range("--strip-points", args.strip_points, 2, 1000)
     scheduler = load_scheduler(args.model, kind=args.scheduler, revision=args.revision)  # bad kind fails first
     if args.eta is not None and "eta" not in inspect.signature(scheduler.step).parameters:
         raise ConfigError(f"--eta only applies to --scheduler ddim, not {args.scheduler}")
@@ -63,10 +74,10 @@ def sample(argv) -> int:
                batch_size=args.batch_size, return_trajectory=args.strip is not None,
                trajectory_points=args.strip_points)
     images, trajectory = out if args.strip is not None else (out, None)
-    written = [save_image(images.cpu(), args.out, nrow=args.nrow)]
+    written = [save_image(images.cpu(), grid_out, nrow=args.nrow, overwrite=args.overwrite)]
     if args.strip is not None:
         strip = denoising_strip(trajectory, max_images=min(4, args.n))
-        written.append(save_image(strip, args.strip, nrow=len(trajectory)))
+        written.append(save_image(strip, strip_out, nrow=len(trajectory), overwrite=args.overwrite))
     print(f"{args.n} images, {type(scheduler).__name__} {steps} steps, {time.perf_counter() - start:.1f} s -> "
           + ", ".join(str(p) for p in written))
     return 0
@@ -172,7 +183,7 @@ def demo(out_dir, n: int = 64, steps: int = DEMO_STEPS) -> list[Path]:
     out_dir = Path(out_dir)
     unet, scheduler = _embedded_model()
     images, trajectory = draw(unet, scheduler, n=n, steps=steps, seed=0, return_trajectory=True)
-    grid = save_image(images, out_dir / "mnist-ddpm-samples.png", nrow=8)
+    grid = save_image(images, out_dir / "mnist-ddpm-samples.png", nrow=8, overwrite=True)
     strip = save_image(denoising_strip(trajectory, max_images=4), out_dir / "mnist-ddpm-denoising.png",
-                       nrow=len(trajectory))
+                       nrow=len(trajectory), overwrite=True)
     return [grid, strip]

@@ -24,7 +24,8 @@ def locate(name_or_path, revision=None) -> loader.Located:
     return loader.locate(name_or_path, FAMILY, WEIGHT_FILES, revision, SUBFOLDERS, config_required=True)
 
 
-def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, channels_last: bool = True) -> UNet:
+def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, channels_last: bool = True,
+                    allow_nonfinite: bool = False) -> UNet:
     """A catalog name (`genzoo list --family diffusion`), a local folder, or a Hub repo id -> UNet, in eval mode.
 
     `unet(x, t)` predicts the noise in x_t. dtype: None keeps the checkpoint's (float32), or "float16"/"bfloat16".
@@ -33,7 +34,8 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, chan
     """
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     located = locate(name_or_path, revision)
-    unet = loader.load_located(located, FAMILY, convert=convert.convert, build=UNet, device=device, dtype=dtype)
+    unet = loader.load_located(located, FAMILY, convert=convert.convert, build=UNet, device=device, dtype=dtype,
+                               allow_nonfinite=allow_nonfinite)
     if isinstance(located.config.get("scheduler"), dict):
         unet.scheduler_config = dict(located.config["scheduler"])
     if channels_last and unet.device.type in ("cpu", "cuda"):

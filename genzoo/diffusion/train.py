@@ -183,4 +183,4 @@ def write_samples(unet, train_scheduler, path, steps: int = 20, n: int = 16):
     scheduler = DDIMScheduler.from_config({k: v for k, v in train_scheduler.config.items() if k != "_class_name"})
     images = sample(unet, scheduler, n=n, steps=min(steps, train_scheduler.num_train_timesteps), seed=0,
                     progress=False)
-    return save_image(images, path, nrow=4)
+    return save_image(images, path, nrow=4, overwrite=True)  # the run folder is this run's own

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..cli import MAX_IMAGES, check_output, check_range
 from ..errors import ConfigError
 from .losses import LOSSES
 
@@ -29,6 +30,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", type=int, default=None, help="class label for a conditional GAN")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default=None, help="float32 (default: the checkpoint's), float16, bfloat16")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
 def sample(argv) -> int:
@@ -41,9 +43,11 @@ def sample(argv) -> int:
     args = parser.parse_args(argv)
     from . import from_pretrained
 
+    target = check_output(args.out, args.overwrite, default_name="samples.png")   # before any work
+    check_range("--n", args.n, 1, MAX_IMAGES)
     generator = from_pretrained(args.model, device=args.device, dtype=args.dtype)
     out = generator.sample(args.n, seed=args.seed, labels=args.label, progress=True)
-    path = write_output(out, args.out, nrow=args.nrow, argmax=args.argmax)
+    path = write_output(out, target, nrow=args.nrow, argmax=args.argmax, overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0
 
@@ -58,9 +62,12 @@ def interpolate(argv) -> int:
     args = parser.parse_args(argv)
     from . import from_pretrained
 
+    target = check_output(args.out, args.overwrite, default_name="interpolation.png")   # before any work
+    check_range("--steps", args.steps, 2, 1000)
+    check_range("--rows", args.rows, 1, 1000)
     generator = from_pretrained(args.model, device=args.device, dtype=args.dtype)
     out = generator.interpolate(args.steps, seed=args.seed, labels=args.label, rows=args.rows)
-    path = write_output(out, args.out, nrow=args.steps)
+    path = write_output(out, target, nrow=args.steps, overwrite=args.overwrite)
     print(f"wrote {path}")
     return 0
 
@@ -84,16 +91,19 @@ def eval(argv) -> int:  # noqa: A001 (the command's name)
     return print_result({"model": args.model, "family": "gan", **evaluate(generator, args.n, args.seed)}, args.json)
 
 
-def write_output(out: torch.Tensor, path, nrow=None, argmax: bool = False) -> Path:
-    """Images -> PNG grid; vectors -> CSV (one sample per row). Both are written to a temp name, then moved."""
+def write_output(out: torch.Tensor, path, nrow=None, argmax: bool = False, overwrite: bool = False) -> Path:
+    """Images -> PNG grid; vectors -> CSV (one sample per row). Both are written to a temp name, then moved; an
+    existing file is replaced only with overwrite=True."""
     path = Path(path)
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path} exists already: pass --overwrite (overwrite=True) to replace it")
     out = out.detach().float().cpu()
     if out.dim() == 4:
         if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
             raise ConfigError(f"{path}: image samples are written as an image file (.png)")
         from ..images import save_image  # atomic itself
 
-        return save_image(out, path, nrow=nrow or math.ceil(math.sqrt(len(out))))
+        return save_image(out, path, nrow=nrow or math.ceil(math.sqrt(len(out))), overwrite=overwrite)
     rows = out.argmax(dim=1, keepdim=True) if argmax else out.flatten(1)
     header = "value" if argmax else ("x,y" if rows.shape[1] == 2 else ",".join(f"v{i}" for i in range(rows.shape[1])))
     lines = [header] + [",".join(str(v) if argmax else f"{v:.6g}" for v in row.tolist()) for row in rows]
@@ -155,8 +165,8 @@ def demo(out_dir) -> list[Path]:
     generator = from_pretrained(EMBEDDED, device="cpu")
     grid = generator.sample(100, seed=0, labels=torch.arange(100) // 10)
     strips = generator.interpolate(10, seed=0, labels=torch.arange(10), rows=10)
-    return [write_output(grid, out_dir / "mnist_dcgan_samples.png", nrow=10),
-            write_output(strips, out_dir / "mnist_dcgan_interpolation.png", nrow=10)]
+    return [write_output(grid, out_dir / "mnist_dcgan_samples.png", nrow=10, overwrite=True),
+            write_output(strips, out_dir / "mnist_dcgan_interpolation.png", nrow=10, overwrite=True)]
 
 
 @torch.no_grad()

@@ -32,7 +32,7 @@ def save_gan(directory, generator=None, discriminator=None, extra_config: dict |
 
 
 def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, part: str = "generator",
-                    config: dict | None = None):
+                    config: dict | None = None, allow_nonfinite: bool = False):
     """Load a GAN generator (default) or discriminator (part="discriminator").
 
     name_or_path: a catalog name (`genzoo list --family gan`), a genzoo folder, a Hub repo holding one, or one
@@ -43,7 +43,7 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, part
         raise ConfigError(f"part must be 'generator' or 'discriminator', not {part!r}")
     return loader.load(FAMILY, name_or_path, convert=convert.convert, build=lambda c: build(c, part),
                        weight_names=(checkpoint.WEIGHTS_NAME,), device=device, dtype=dtype, revision=revision,
-                       part=part, overrides=config)
+                       part=part, overrides=config, allow_nonfinite=allow_nonfinite)
 
 
 def discriminator_from_pretrained(name_or_path, device="auto", dtype=None, revision=None, config=None):

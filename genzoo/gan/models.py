@@ -100,7 +100,7 @@ def config_from_dict(d: dict, where: str = "config.json"):
     ("parts", "train") are not config fields."""
     model_type = d.get("model") or d.get("arch")
     d = {k: v for k, v in d.items() if k not in ("parts", "train", "arch", "model")}
-    if model_type not in CONFIGS:
+    if not isinstance(model_type, str) or model_type not in CONFIGS:
         raise ConfigError(f"{where}: unknown GAN backbone {model_type!r}: one of {sorted(CONFIGS)} "
                           f"(register a new one with genzoo.gan.register_generator)")
     return CONFIGS[model_type].from_dict(d, where=where)

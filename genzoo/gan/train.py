@@ -253,7 +253,7 @@ def sample_grid(generator, z, labels, path: Path) -> Path:
     if out.dim() == 4:
         from ..images import save_image
 
-        return save_image(out, path.with_suffix(".png"), nrow=math.ceil(math.sqrt(len(out))))
+        return save_image(out, path.with_suffix(".png"), nrow=math.ceil(math.sqrt(len(out))), overwrite=True)
     import numpy as np
 
     np.savetxt(path.with_suffix(".txt"), out.flatten(1).numpy(), fmt="%.5f")

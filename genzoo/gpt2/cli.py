@@ -40,6 +40,11 @@ def generate(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (torch.set_num_threads); 1 is fastest for small models on a busy CPU")
     args = parser.parse_args(argv)
+    from ..cli import MAX_NEW_TOKENS, check_range, check_threads
+
+    check_threads(args.threads)
+    check_range("--max-new-tokens", args.max_new_tokens, 0, MAX_NEW_TOKENS)
+    check_range("--num-samples", args.num_samples, 1, 1000)
     if args.threads:
         import torch
 

@@ -84,19 +84,35 @@ def from_nanogpt(state_dict: dict, path="<checkpoint>") -> dict:
     return state_dict
 
 
+# n_head cannot be read from shapes. OpenAI's four sizes are known (64-wide heads); any other width needs a config.
+OPENAI_HEADS = {768: 12, 1024: 16, 1280: 20, 1600: 25}
+
+
+class _Unsized(Exception):
+    """The weights (and the config beside them) do not say how big the model is."""
+
+
 def infer_config(state_dict: dict, **known) -> GPTConfig:
-    """A config from tensor shapes. n_head cannot be read from shapes: it comes from `known`, else n_embd // 64
-    (true for all four OpenAI sizes)."""
+    """A config from tensor shapes, and from `known` what shapes cannot tell (n_head, unless the width is one of
+    OpenAI's). Nothing is guessed: a model whose size is ambiguous is refused."""
     missing = [k for k in ("wte.weight", "wpe.weight", "h.0.mlp.c_fc.weight") if k not in state_dict]
     if missing:
         raise KeyError(missing[0])
     vocab_size, n_embd = state_dict["wte.weight"].shape
-    layers = {int(m.group(1)) for k in state_dict if (m := re.match(r"^h\.(\d+)\.", k))}
+    layers = sorted({int(m.group(1)) for k in state_dict if (m := re.match(r"^h\.(\d+)\.", k))})
+    if layers != list(range(len(layers))):   # so n_layer is bounded by the keys the file holds
+        gaps = sorted(set(range(layers[-1] + 1)) - set(layers))[:5] if len(layers) < 100_000 else "many"
+        raise _Unsized(f"its layers are not numbered 0..{len(layers) - 1} (h.{layers[-1]}.* is there, h.N.* is "
+                       f"missing for N in {gaps}): a damaged or foreign checkpoint")
+    n_head = known.get("n_head") or OPENAI_HEADS.get(int(n_embd))
+    if n_head is None:
+        raise _Unsized(f"its width n_embd={n_embd} is not one of OpenAI's GPT-2 sizes, so its number of attention "
+                       f"heads cannot be known. Put the config.json it was saved with (with n_head) beside the weights")
     fc = state_dict["h.0.mlp.c_fc.weight"]
     mlp_width = fc.shape[0] if fc.shape[1] == n_embd else fc.shape[1]
     inferred = dict(vocab_size=vocab_size, n_positions=state_dict["wpe.weight"].shape[0], n_embd=n_embd,
-                    n_layer=max(layers) + 1 if layers else 0, n_inner=None if mlp_width == 4 * n_embd else mlp_width,
-                    bias="ln_f.bias" in state_dict, n_head=max(1, n_embd // 64))
+                    n_layer=len(layers), n_inner=None if mlp_width == 4 * n_embd else mlp_width,
+                    bias="ln_f.bias" in state_dict, n_head=n_head)
     inferred.update({k: v for k, v in known.items() if v is not None})
     return GPTConfig(**inferred)
 
@@ -116,6 +132,11 @@ def config_from_huggingface(hf_config: dict | None, state_dict: dict, path="<che
     if activation not in HF_ACTIVATIONS:
         raise CheckpointError(f"{path}: activation_function {activation!r} is not supported "
                               f"(one of {sorted(HF_ACTIVATIONS)})")
+    vocab_size = state_dict["wte.weight"].shape[0]
+    if not hf_config and vocab_size < 50257:
+        raise _Unsized(f"there is no config.json beside it and its vocabulary ({vocab_size} tokens) is not GPT-2's, "
+                       f"so neither its tokenizer nor its head count can be known. Put the config.json it was saved "
+                       f"with beside the weights, or tell the loader: from_pretrained(path, config={{'n_head': N}})")
     eos = hf_config.get("eos_token_id", 50256)
     bos = hf_config.get("bos_token_id", 50256)
     vocab = state_dict["wte.weight"].shape[0]
@@ -142,9 +163,10 @@ def config_from_nanogpt(model_args: dict, state_dict: dict, chars: str | None = 
 
 
 # -- the entry point genzoo.loader calls ------------------------------------------------------------------------
-def convert(obj, config: dict, path="<checkpoint>") -> tuple[dict, GPTConfig]:
+def convert(obj, config: dict, path="<checkpoint>", overrides: dict | None = None) -> tuple[dict, GPTConfig]:
     """Any GPT-2 checkpoint genzoo reads (what checkpoint.load_state_dict returned + its config.json, possibly
-    empty) -> (genzoo state dict, GPTConfig)."""
+    empty) -> (genzoo state dict, GPTConfig). `overrides`: config.json values for a foreign file saved without one
+    (what shapes cannot tell, such as n_head)."""
     if config.get("genzoo_family") == "gpt2":
         state_dict = unwrap_state_dict(obj, path)
         require_gpt2_keys(state_dict, path)
@@ -152,11 +174,11 @@ def convert(obj, config: dict, path="<checkpoint>") -> tuple[dict, GPTConfig]:
     if isinstance(obj, dict) and isinstance(obj.get("model_args"), dict):  # nanoGPT's ckpt.pt
         raw, head = split_untied_head(unwrap_state_dict(obj["model"], path))
         state_dict = from_nanogpt(raw, path)
-        config = _sized(config_from_nanogpt, obj["model_args"], state_dict, nanogpt_chars(Path(path).parent), path=path)
+        config = _sized(config_from_nanogpt, {**obj["model_args"], **(overrides or {})}, state_dict, nanogpt_chars(Path(path).parent), path=path)
         return with_book_parts(state_dict, config, head, path)
     raw, head = split_untied_head(unwrap_state_dict(obj, path))
     state_dict = from_huggingface(raw, path)
-    config = _sized(config_from_huggingface, config, state_dict, path, path=path)
+    config = _sized(config_from_huggingface, {**config, **(overrides or {})}, state_dict, path, path=path)
     return with_book_parts(state_dict, config, head, path)
 
 
@@ -179,6 +201,8 @@ def _sized(make_config, *args, path):
         return make_config(*args)
     except KeyError as e:
         raise CheckpointError(f"{path} lacks {e.args[0]!r}, which GPT-2 needs to size the model") from None
+    except _Unsized as e:
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 class _PlainDataUnpickler(pickle.Unpickler):
@@ -189,16 +213,30 @@ class _PlainDataUnpickler(pickle.Unpickler):
 
 
 def nanogpt_chars(folder: Path) -> str | None:
-    """nanoGPT keeps a character model's alphabet in meta.pkl ({"itos": {0: "\\n", ...}}) beside the data."""
+    """nanoGPT keeps a character model's alphabet in meta.pkl ({"itos": {0: "\\n", ...}}) beside the data.
+
+    Each entry must be one character, so the alphabet is never longer than the file (a pickle can repeat one long
+    string by reference and make a 250 KB file join into gigabytes).
+    """
     meta = folder / "meta.pkl"
     if not meta.is_file():
         return None
     try:
         with open(meta, "rb") as f:
             itos = _PlainDataUnpickler(f).load()["itos"]
-        return "".join(itos[i] for i in range(len(itos)))
-    except (pickle.UnpicklingError, KeyError, TypeError, EOFError) as e:
-        raise CheckpointError(f"{meta} is not a nanoGPT meta.pkl with a plain 'itos' table: {e}") from e
+        if not isinstance(itos, (dict, list)):
+            raise TypeError(f"'itos' is a {type(itos).__name__}, not a dict or list")
+        chars = [itos[i] for i in range(len(itos))]
+    except Exception as e:   # a damaged pickle raises nearly anything: it is the file's fault either way
+        raise CheckpointError(f"{meta} is not a nanoGPT meta.pkl with a plain 'itos' table: "
+                              f"{type(e).__name__}: {str(e)[:200]}") from None
+    bad = next((i for i, c in enumerate(chars) if not (isinstance(c, str) and len(c) == 1)), None)
+    if bad is not None:
+        raise CheckpointError(f"{meta}: itos[{bad}] is {str(chars[bad])[:40]!r} ({type(chars[bad]).__name__}), not "
+                              f"one character: a character model's alphabet maps each id to a single character")
+    return "".join(chars)
+
+
 # -- untied output layers (the book's ch. 12 GPT) -----------------------------------------------------------------
 def split_untied_head(state_dict: dict) -> tuple[dict, "torch.Tensor | None"]:
     """(state dict without lm_head.weight, lm_head.weight) when the head differs from wte; (state dict, None) when

@@ -12,7 +12,8 @@ from .model import GPT
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "ckpt.pt")
 
 
-def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> GPT:
+def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, allow_nonfinite: bool = False,
+                    config: dict | None = None) -> GPT:
     """Load GPT-2 weights.
 
     name_or_path: a catalog name ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "shakespeare-char"), a Hub repo
@@ -21,6 +22,10 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> G
       genzoo's save_pretrained; or the URL of one weights file (downloaded once into genzoo's cache).
     device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", ... dtype: None keeps the checkpoint's; or
       torch.float16/"bfloat16"/... The returned model is in eval() mode.
+    allow_nonfinite: load weights holding NaN/inf (refused by default, naming the tensors).
+    config: config.json values for a foreign file saved without one, for what its shapes cannot tell (e.g.
+      {"n_head": 4}; genzoo never guesses the number of heads).
     """
     return loader.load("gpt2", name_or_path, convert=convert.convert, build=GPT, weight_names=WEIGHT_FILES,
-                       device=device, dtype=dtype, revision=revision)
+                       device=device, dtype=dtype, revision=revision, allow_nonfinite=allow_nonfinite,
+                       overrides=config)

@@ -8,6 +8,8 @@ A character-level model (genzoo's embedded Shakespeare model) stores its alphabe
 from __future__ import annotations
 
 import codecs
+import operator
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +20,51 @@ EOT = "<|endoftext|>"
 EOT_ID = 50256
 # GPT-2's pre-tokenizer split pattern (as in openai/tiktoken's gpt2 definition).
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+
+def token_ids(ids, vocab_size: int) -> list[int]:
+    """`ids` (a list, a 1-D tensor or array, any integer type) as a list of ints in 0..vocab_size-1, else one
+    ConfigError that says what was wrong."""
+    if isinstance(ids, (str, bytes)):
+        raise ConfigError(f"decode() takes token ids, not a {type(ids).__name__}")
+    if hasattr(ids, "tolist") and getattr(ids, "ndim", 1) != 1:
+        raise ConfigError(f"decode() takes one sequence of token ids; got an array shaped {tuple(ids.shape)} "
+                          f"(decode each row)")
+    try:
+        items = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    except TypeError:
+        raise ConfigError(f"decode() takes a sequence of token ids, not {type(ids).__name__}") from None
+    out = []
+    for position, item in enumerate(items):
+        if isinstance(item, bool):
+            raise ConfigError(f"token id at position {position} is a bool ({item}), not an integer")
+        try:
+            out.append(operator.index(item))   # ints, numpy/torch integers; not floats, strings or lists
+        except TypeError:
+            raise ConfigError(f"token id at position {position} is {item!r} ({type(item).__name__}), not an "
+                              f"integer") from None
+    bad = [i for i in out if not 0 <= i < vocab_size]
+    if bad:
+        raise ConfigError(f"token ids out of the vocabulary (0..{vocab_size - 1}): {bad[:8]}")
+    return out
+
+
+def check_text(text, errors: str = "strict") -> str:
+    """`text` if it is a str of valid Unicode. Lone surrogates (U+D800..U+DFFF, e.g. from JSON "\\ud800" escapes
+    or bytes decoded with errors="surrogateescape") cannot be tokenized: errors="strict" refuses them,
+    errors="replace" turns each into U+FFFD (what tiktoken would do silently)."""
+    if not isinstance(text, str):
+        raise ConfigError(f"encode() takes a str, not {type(text).__name__}")
+    if errors not in ("strict", "replace"):
+        raise ConfigError(f"errors must be 'strict' or 'replace', not {errors!r}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        if errors == "replace":
+            return re.sub("[\ud800-\udfff]", "\ufffd", text)
+        raise ConfigError(f"the text holds a lone surrogate {text[e.start]!r} at index {e.start}, which is not "
+                          f"valid Unicode: fix the text, or pass errors='replace' to encode it as U+FFFD") from None
+    return text
 
 
 @lru_cache(maxsize=1)
@@ -44,9 +91,8 @@ class Tokenizer:
         self.eot_id = EOT_ID
         self.vocab_size = self.encoding.n_vocab
 
-    def encode(self, text: str, allowed_special="all") -> list[int]:
-        if not isinstance(text, str):
-            raise ConfigError(f"encode() takes a str, not {type(text).__name__}")
+    def encode(self, text: str, allowed_special="all", errors: str = "strict") -> list[int]:
+        text = check_text(text, errors)
         allowed = allowed_special if allowed_special == "all" else set(allowed_special)
         return self.encoding.encode(text, allowed_special=allowed, disallowed_special=())
 
@@ -54,14 +100,10 @@ class Tokenizer:
         return [self.encode(t) for t in texts]
 
     def decode_bytes(self, ids) -> bytes:
-        ids = [int(i) for i in ids]
-        bad = [i for i in ids if not 0 <= i < self.vocab_size]
-        if bad:
-            raise ConfigError(f"token ids out of GPT-2's vocabulary (0..{self.vocab_size - 1}): {bad[:8]}")
-        return self.encoding.decode_bytes(ids)
+        return self.encoding.decode_bytes(token_ids(ids, self.vocab_size))
 
     def decode(self, ids, skip_special: bool = False) -> str:
-        ids = [int(i) for i in ids]
+        ids = token_ids(ids, self.vocab_size)
         if skip_special:
             ids = [i for i in ids if i != self.eot_id]
         # A token can hold part of a UTF-8 character; only a complete sequence decodes cleanly.
@@ -91,9 +133,8 @@ class CharTokenizer:
     def from_text(cls, text: str) -> "CharTokenizer":
         return cls("".join(sorted(set(text))))
 
-    def encode(self, text: str, allowed_special=None) -> list[int]:
-        if not isinstance(text, str):
-            raise ConfigError(f"encode() takes a str, not {type(text).__name__}")
+    def encode(self, text: str, allowed_special=None, errors: str = "strict") -> list[int]:
+        text = check_text(text, errors)
         try:
             return [self.stoi[c] for c in text]
         except KeyError:
@@ -108,11 +149,7 @@ class CharTokenizer:
         return self.decode(ids).encode("utf-8")
 
     def decode(self, ids, skip_special: bool = False) -> str:
-        try:
-            return "".join(self.chars[int(i)] for i in ids)
-        except IndexError:
-            raise ConfigError(f"token ids out of this alphabet (0..{self.vocab_size - 1}): "
-                              f"{[int(i) for i in ids if not 0 <= int(i) < self.vocab_size][:8]}") from None
+        return "".join(self.chars[i] for i in token_ids(ids, self.vocab_size))
 
     def stream_decoder(self):
         return StreamDecoder(self)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..cli import MAX_IMAGE_SIDE, MAX_IMAGES, MAX_STEPS, check_output, check_range
 from ..errors import ConfigError
 from ..images import load_image, save_image
 
@@ -28,6 +29,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="catalog name (genzoo list --family vae), folder, file or Hub repo id")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (default: auto)")
     parser.add_argument("--dtype", default=None, help="float32 (default: the checkpoint's), float16, bfloat16")
+    parser.add_argument("--overwrite", action="store_true", help="replace output files that exist already")
 
 
 def _load(args):
@@ -70,28 +72,52 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 def reconstruct(argv) -> int:
     parser = argparse.ArgumentParser(prog="genzoo reconstruct", description="Encode an image with a VAE and decode it.")
     _common(parser)
-    parser.add_argument("input", help="an image file")
-    parser.add_argument("output", help="where to write the reconstruction (PNG)")
+    parser.add_argument("input", help="an image file, or a folder of images")
+    parser.add_argument("output", help="where to write the reconstruction (PNG), or a folder (the input's name "
+                        "is kept; a folder input needs a folder output)")
     parser.add_argument("--size", type=int, nargs="+", metavar=("W", "H"), help="resize the input first")
     parser.add_argument("--tiled", action="store_true", help="AutoencoderKL: encode/decode in tiles (bounded memory "
                         "for large images; seams are blended, results differ slightly)")
     parser.add_argument("--tile-size", type=int, default=None, help="tile size in pixels (default: the model's sample_size)")
     args = parser.parse_args(argv)
-    if Path(args.output).resolve() == Path(args.input).resolve():
-        raise ConfigError(f"refusing to overwrite the input {args.input}: choose another output path")
+    pairs = _reconstruct_pairs(Path(args.input), Path(args.output), args.overwrite)   # every check before loading
     model = _load(args)
-    image = _read(model, args.input, _size(args.size))
-    height, width = image.shape[-2:]
-    kwargs = {}
-    if model.config.model_type == "autoencoder_kl":
-        image = _pad_to_multiple(image, model.config.downsample_factor)
-        kwargs = {"tiled": args.tiled, "tile_size": args.tile_size}
-    elif args.tiled:
+    if args.tiled and model.config.model_type != "autoencoder_kl":
         raise ConfigError("--tiled is for AutoencoderKL models only")
-    with torch.inference_mode():
-        out = model.reconstruct(image, **kwargs)[..., :height, :width]
-    print(f"wrote {save_image(out, args.output)}")
+    for source, target in pairs:
+        image = _read(model, source, _size(args.size))
+        height, width = image.shape[-2:]
+        kwargs = {}
+        if model.config.model_type == "autoencoder_kl":
+            image = _pad_to_multiple(image, model.config.downsample_factor)
+            kwargs = {"tiled": args.tiled, "tile_size": args.tile_size}
+        with torch.inference_mode():
+            out = model.reconstruct(image, **kwargs)[..., :height, :width]
+        print(f"wrote {save_image(out, target, overwrite=args.overwrite)}")
     return 0
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _reconstruct_pairs(source: Path, target: Path, overwrite: bool) -> list[tuple[Path, Path]]:
+    """(input image, output path) pairs: file -> file, file -> folder (same name), folder -> folder."""
+    if not source.exists():
+        raise ConfigError(f"no image file or folder at {source}")
+    if source.is_dir():
+        if target.exists() and not target.is_dir():
+            raise ConfigError(f"{source} is a folder, so the output must be a folder too; {target} is a file")
+        images = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not images:
+            raise ConfigError(f"{source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        pairs = [(p, target / (p.stem + ".png")) for p in images]
+    else:
+        pairs = [(source, target / (source.stem + ".png") if target.is_dir() else target)]
+    for image, out in pairs:
+        if out.resolve() == image.resolve():
+            raise ConfigError(f"refusing to overwrite the input {image}: choose another output path")
+        check_output(out, overwrite)
+    return pairs
 
 
 def sample(argv) -> int:
@@ -104,11 +130,15 @@ def sample(argv) -> int:
     parser.add_argument("--size", type=int, nargs="+", metavar=("H", "W"),
                         help="AutoencoderKL: image size (default: its sample_size)")
     args = parser.parse_args(argv)
+    out = check_output(args.out, args.overwrite, default_name="samples.png")   # before any work
+    check_range("--n", args.n, 1, MAX_IMAGES)
+    for side in args.size or ():
+        check_range("--size", side, 8, MAX_IMAGE_SIDE)
     model = _load(args)
     kwargs = {"image_size": _size(args.size)} if args.size else {}
     with torch.inference_mode():
         images = model.sample(args.n, seed=args.seed, **kwargs)
-    print(f"wrote {save_image(images, args.out, nrow=args.nrow)}")
+    print(f"wrote {save_image(images, out, nrow=args.nrow, overwrite=args.overwrite)}")
     return 0
 
 
@@ -124,6 +154,8 @@ def interpolate(argv) -> int:
     parser.add_argument("--out", default="interpolation.png")
     parser.add_argument("--size", type=int, nargs="+", metavar=("W", "H"), help="resize both images to this size")
     args = parser.parse_args(argv)
+    out = check_output(args.out, args.overwrite, default_name="interpolation.png")   # before any work
+    check_range("--steps", args.steps, 2, MAX_STEPS)
     model = _load(args)
     a, b = _read(model, args.a, _size(args.size)), _read(model, args.b, _size(args.size))
     if a.shape != b.shape:
@@ -133,7 +165,7 @@ def interpolate(argv) -> int:
         a, b = (_pad_to_multiple(x, model.config.downsample_factor) for x in (a, b))
     with torch.inference_mode():
         strip = interpolate_latents(model, a, b, steps=args.steps, method=args.method)[..., :height, :width]
-    print(f"wrote {save_image(strip, args.out, nrow=args.steps)}")
+    print(f"wrote {save_image(strip, out, nrow=args.steps, overwrite=args.overwrite)}")
     return 0
 
 
@@ -229,17 +261,17 @@ def demo(out_dir) -> list[Path]:
     written = []
     with tqdm(total=3, desc="vae demo", leave=False) as bar, torch.inference_mode():
         model = _embedded()
-        written.append(save_image(model.sample(64, seed=0), out_dir / "vae_samples.png", nrow=8))
+        written.append(save_image(model.sample(64, seed=0), out_dir / "vae_samples.png", nrow=8, overwrite=True))
         bar.update(1)
         digits, labels = datasets.mnist("heldout")
         originals = digits[:8]
         pairs = torch.cat([originals, model.reconstruct(originals)])
-        written.append(save_image(pairs, out_dir / "vae_reconstructions.png", nrow=8))
+        written.append(save_image(pairs, out_dir / "vae_reconstructions.png", nrow=8, overwrite=True))
         bar.update(1)
         a = digits[(labels == 3).nonzero()[0, 0]]
         b = digits[(labels == 8).nonzero()[0, 0]]
         strip = interpolate_latents(model, a, b, steps=10)
-        written.append(save_image(strip, out_dir / "vae_interpolation.png", nrow=10))
+        written.append(save_image(strip, out_dir / "vae_interpolation.png", nrow=10, overwrite=True))
         bar.update(1)
     return written
 

@@ -180,7 +180,7 @@ def config_from_genzoo(config_json: dict, path="<checkpoint>"):
     config_json = dict(config_json)
     model_type = config_json.pop("model", None) or config_json.get("kind")
     config_json.pop("kind", None)
-    if model_type not in CONFIG_CLASSES:
+    if not isinstance(model_type, str) or model_type not in CONFIG_CLASSES:
         raise CheckpointError(f"{path}: genzoo VAE config has model={model_type!r}; expected one of "
                               f"{sorted(CONFIG_CLASSES)}")
     try:

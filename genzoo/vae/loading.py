@@ -28,7 +28,7 @@ def build_model(config):
 
 
 def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, subfolder: str | None = None,
-                    image_shape=None):
+                    image_shape=None, allow_nonfinite: bool = False):
     """Load any genzoo VAE: `encode(x) -> (mean, logvar)`, `decode(z) -> images`, both in genzoo's [-1, 1].
 
     name_or_path: "sd-vae-ft-mse", "sd-vae-ft-ema", "mnist-vae" (see `genzoo list --family vae`), a local folder or
@@ -39,7 +39,7 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, subf
     subfolders = (subfolder.strip("/") + "/",) if subfolder else ("", "vae/")
     return loader.load(FAMILY, name_or_path, convert=convert.convert, build=build_model, weight_names=WEIGHT_NAMES,
                        device=device, dtype=dtype, revision=revision, subfolders=subfolders, config_required=True,
-                       image_shape=image_shape)
+                       image_shape=image_shape, allow_nonfinite=allow_nonfinite)
 
 
 __all__ = ["from_pretrained", "build_model"]

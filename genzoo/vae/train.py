@@ -205,4 +205,4 @@ def write_samples(model, path, image_size, n: int = 64):
     model.eval()
     images = model.sample(n, seed=0, image_size=image_size)
     model.train(was_training)
-    return save_image(images, path, nrow=8)
+    return save_image(images, path, nrow=8, overwrite=True)  # the run folder is this run's own

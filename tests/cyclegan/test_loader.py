@@ -98,9 +98,13 @@ def test_catalog_name_uses_cached_download(tmp_path, monkeypatch):
     monkeypatch.setenv("GENZOO_CACHE", str(tmp_path / "cache"))
     with pytest.raises(Exception, match="offline"):
         cyclegan.from_pretrained("horse2zebra", device="cpu")
-    (tmp_path / "cache" / "urls").mkdir(parents=True)
+    from genzoo import hub
+    from genzoo.catalog import JUNYANZ_URL
+
+    cached = hub.url_cache_path(JUNYANZ_URL.format("horse2zebra"))
+    cached.parent.mkdir(parents=True)
     ref = randomize(RefResnetGenerator(3, 3, ngf=4, n_blocks=9))
-    save_junyanz(ref, tmp_path / "cache" / "urls" / "horse2zebra.pth", stale_instance_stats=True, legacy=True)
+    save_junyanz(ref, cached, stale_instance_stats=True, legacy=True)
     G = cyclegan.from_pretrained("horse2zebra", device="cpu")
     assert_same(ref, G, torch.randn(1, 3, 20, 20))
     with pytest.raises(ConfigError, match="single generator"):

@@ -80,17 +80,17 @@ def test_cli_sample_writes_grid_and_strip(tiny_genzoo, tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--scheduler", "euler"], "unknown scheduler 'euler'"),
-    (["--steps", "0"], ">= 1"),
+    (["--steps", "0"], "--steps must be between 1"),
     (["--size", "29"], "multiples of 2"),
     (["--scheduler", "ddpm", "--eta", "0.5"], "--eta only applies"),
-    (["--n", "0"], "--n must be >= 1"),
+    (["--n", "0"], "--n must be between 1"),
 ])
 def test_cli_sample_errors(tiny_genzoo, tmp_path, capsys, args, message):
     out = tmp_path / "keep.png"
     out.write_bytes(b"user's file")
-    code = genzoo_main(["sample", str(tiny_genzoo), "--out", str(out), "--steps", "2", *args])
+    code = genzoo_main(["sample", str(tiny_genzoo), "--out", str(out), "--steps", "2", *args, "--overwrite"])
     assert code == 2 and message in capsys.readouterr().err
-    assert out.read_bytes() == b"user's file"  # nothing overwritten on failure
+    assert out.read_bytes() == b"user's file"  # nothing overwritten on failure, even with --overwrite
 
 
 def test_cli_train(tmp_path, capsys):

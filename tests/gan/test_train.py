@@ -152,7 +152,7 @@ def test_cli_sample_interpolate_train(tmp_path, capsys):
         assert image.size == (8 * 18 + 2, 2 * 18 + 2)
     # bad input: a clean error (exit 2) and the existing file is left alone
     before = out.read_bytes()
-    assert genzoo_main(["sample", str(tmp_path / "g"), "--label", "10", "--out", str(out)]) == 2
+    assert genzoo_main(["sample", str(tmp_path / "g"), "--label", "10", "--out", str(out), "--overwrite"]) == 2
     assert "label out of range" in capsys.readouterr().err and out.read_bytes() == before
 
     # train the curve GAN for a few steps, then sample it as CSV
@@ -176,7 +176,7 @@ def test_cli_sample_interpolate_train(tmp_path, capsys):
                         "--out", str(run), "--device", "cpu"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert (config["num_classes"], config["d_norm"], config["image_size"], config["ngf"]) == (2, "layer", 16, 4)
-    assert genzoo_main(["sample", str(run), "--n", "4", "--label", "1", "--out", str(out)]) == 0
+    assert genzoo_main(["sample", str(run), "--n", "4", "--label", "1", "--out", str(out), "--overwrite"]) == 0
     # resuming needs none of the flags: the run's data, loss, widths and conditioning come back
     assert genzoo_main(["train", "gan", "--out", str(run), "--steps", "3", "--resume", "--no-progress"]) == 0
     assert genzoo_main(["train", "gan", "--out", str(run), "--steps", "4", "--resume", "--loss", "bce"]) == 2

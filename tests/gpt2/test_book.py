@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from genzoo import gpt2
-from genzoo.errors import ConfigError
+from genzoo.errors import CheckpointError, ConfigError
 from genzoo.export import export
 from genzoo.gpt2.tokenizer import WordTokenizer
 
@@ -82,7 +82,9 @@ def test_book_word_gpt_loads_untied_with_its_vocabulary(book_checkpoint, torchsc
     if torchscript:
         path = path.with_suffix(".pt")
         torch.jit.script(book).save(str(path))
-    model = gpt2.from_pretrained(path, device="cpu")
+    with pytest.raises(CheckpointError, match=r"head count can be known.*config=\{'n_head': N\}"):
+        gpt2.from_pretrained(path, device="cpu")   # saved without config.json: n_head is never guessed
+    model = gpt2.from_pretrained(path, device="cpu", config={"n_head": 1})
     assert model.config.tie_embeddings is False and model.lm_head is not None
     assert model.config.tokenizer == {"type": "word", "words": WORDS}
     x = torch.tensor([[0, 1, 2, 3, 0, 4, 6, 7, 8]])
@@ -94,7 +96,7 @@ def test_book_word_gpt_loads_untied_with_its_vocabulary(book_checkpoint, torchsc
 
 def test_untied_model_round_trips_through_genzoo_format(book_checkpoint, tmp_path):
     _, path = book_checkpoint
-    model = gpt2.from_pretrained(path, device="cpu")
+    model = gpt2.from_pretrained(path, device="cpu", config={"n_head": 1})
     model.save_pretrained(tmp_path / "saved")
     back = gpt2.from_pretrained(tmp_path / "saved", device="cpu")
     assert back.config.tie_embeddings is False and back.config.tokenizer["type"] == "word"
@@ -102,7 +104,7 @@ def test_untied_model_round_trips_through_genzoo_format(book_checkpoint, tmp_pat
 
 
 def test_word_model_to_huggingface_or_nanogpt_is_refused(book_checkpoint, tmp_path):
-    model = gpt2.from_pretrained(book_checkpoint[1], device="cpu")
+    model = gpt2.from_pretrained(book_checkpoint[1], device="cpu", config={"n_head": 1})
     with pytest.raises(ConfigError, match="'word' tokenizer cannot be exported as 'huggingface'"):
         export(model, tmp_path / "hf", "huggingface")
     with pytest.raises(ConfigError, match="untied lm_head.*'word' tokenizer"):
@@ -125,4 +127,4 @@ def test_a_vocabulary_pickle_holding_code_is_refused(book_checkpoint):
     with open(path.parent / "word_to_int.p", "wb") as f:
         pickle.dump({"the": WordTokenizer}, f)  # a class reference: never unpickled
     with pytest.raises(ConfigError, match="not the book's vocabulary"):
-        gpt2.from_pretrained(path, device="cpu")
+        gpt2.from_pretrained(path, device="cpu", config={"n_head": 1})

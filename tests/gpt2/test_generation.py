@@ -143,19 +143,31 @@ def test_unknown_names_and_paths():
 
 
 def test_url_of_one_weights_file(tmp_path, monkeypatch):
-    """A URL is downloaded once into genzoo's cache (here: already there, offline); its config comes from shapes."""
+    """A URL is downloaded once into genzoo's cache (here: already there, offline). A nanoGPT ckpt.pt carries its
+    sizes; a bare weights file of a non-OpenAI size cannot say its n_head or tokenizer and is refused, not guessed."""
     from safetensors.torch import save_file
+
+    from genzoo import hub
 
     torch.manual_seed(0)
     source = gpt2.GPT(gpt2.GPTConfig(vocab_size=50, n_positions=16, n_embd=128, n_layer=1, n_head=2)).eval()
     monkeypatch.setenv("GENZOO_CACHE", str(tmp_path))
-    (tmp_path / "urls").mkdir()
-    save_file(source.state_dict(), str(tmp_path / "urls" / "model.safetensors"))
-    (tmp_path / "urls" / "config.json").write_text('{"genzoo_family": "vae"}')  # another download's: not read
-    model = gpt2.from_pretrained("https://example.com/tiny-gpt2/model.safetensors", device="cpu")
+    url = "https://example.com/tiny-gpt2/ckpt.pt"
+    cached = hub.url_cache_path(url)
+    cached.parent.mkdir(parents=True)
+    args = dict(n_layer=1, n_head=2, n_embd=128, block_size=16, bias=True, vocab_size=50)
+    torch.save({"model": source.state_dict(), "model_args": args}, cached)
+    (cached.parent / "config.json").write_text('{"genzoo_family": "vae"}')  # not beside the URL: never read
+    model = gpt2.from_pretrained(url, device="cpu")
     assert model.config.n_head == 2 and model.config.vocab_size == 50
     x = torch.randint(0, 50, (2, 16))
     assert torch.equal(model(x), source(x))
+
+    bare = "https://example.com/tiny-gpt2/model.safetensors"
+    hub.url_cache_path(bare).parent.mkdir(parents=True)
+    save_file(source.state_dict(), str(hub.url_cache_path(bare)))
+    with pytest.raises(CheckpointError, match="no config.json beside it.*can be known"):
+        gpt2.from_pretrained(bare, device="cpu")
 
 
 def test_checkpoint_of_another_family(tmp_path, char_model):
@@ -253,6 +265,6 @@ def test_untied_output_layer_is_kept(tmp_path, char_model):
     sd = dict(load_file(str(directory / "model.safetensors")))
     sd["lm_head.weight"] = sd["wte.weight"] + 1
     save_file(sd, str(tmp_path / "model.safetensors"))
-    model = gpt2.from_pretrained(tmp_path / "model.safetensors", device="cpu")  # no config.json: a foreign file
+    model = gpt2.from_pretrained(tmp_path / "model.safetensors", device="cpu", config={"n_head": 2})  # no config.json
     assert model.config.tie_embeddings is False
     torch.testing.assert_close(model.lm_head.weight, sd["lm_head.weight"])

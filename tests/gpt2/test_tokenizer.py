@@ -50,3 +50,67 @@ def test_char_tokenizer():
         tok.encode("HELLO")
     with pytest.raises(ConfigError):
         tok.decode([99])
+
+
+# ---- ill-typed ids and invalid text: one ConfigError, never a raw exception -------------------------------------
+
+@pytest.mark.parametrize("ids, message", [
+    (["a"], "not an integer"), ([1.5], "not an integer"), ([True], "a bool"), ("abc", "not a str"),
+    ([[1]], "not an integer"), ([-1], "out of the vocabulary"), ([10 ** 30], "out of the vocabulary"),
+    (None, "not NoneType"), (5, "not int"),
+])
+def test_decode_refuses_bad_ids(ids, message):
+    from genzoo.errors import ConfigError
+    from genzoo.gpt2.tokenizer import CharTokenizer, Tokenizer
+
+    for tokenizer in (Tokenizer(), CharTokenizer("abc")):
+        with pytest.raises(ConfigError, match=message):
+            tokenizer.decode(ids)
+
+
+def test_decode_takes_any_integer_sequence():
+    import numpy as np
+    import torch
+
+    from genzoo.gpt2.tokenizer import Tokenizer
+
+    tok = Tokenizer()
+    for ids in ([15496, 995], torch.tensor([15496, 995]), np.array([15496, 995], dtype=np.int32),
+                [np.int64(15496), torch.tensor(995)]):
+        assert tok.decode(ids) == "Hello world"
+
+
+def test_lone_surrogates_are_refused_or_replaced_on_request():
+    from genzoo.errors import ConfigError
+    from genzoo.gpt2.tokenizer import CharTokenizer, Tokenizer
+
+    tok = Tokenizer()
+    with pytest.raises(ConfigError, match="lone surrogate '\\\\ud800' at index 1"):
+        tok.encode("a\ud800b")
+    assert tok.encode("a\ud800b", errors="replace") == tok.encode("a\ufffdb")
+    with pytest.raises(ConfigError, match="lone surrogate"):
+        CharTokenizer("ab").encode("a\udc80")
+
+
+def test_decode_fuzz_never_raises_raw():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from genzoo.errors import ConfigError
+    from genzoo.gpt2.tokenizer import CharTokenizer, Tokenizer
+
+    tokenizers = (Tokenizer(), CharTokenizer("abc\n"))
+    items = st.one_of(st.integers(-2 ** 70, 2 ** 70), st.floats(), st.text(max_size=3), st.booleans(), st.none(),
+                      st.lists(st.integers(), max_size=2))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(st.lists(items, max_size=6), items), st.text(max_size=20))
+    def check(ids, text):
+        for tokenizer in tokenizers:
+            for call in (lambda: tokenizer.decode(ids), lambda: tokenizer.encode(text)):
+                try:
+                    call()
+                except ConfigError:
+                    pass
+
+    check()
