@@ -177,6 +177,11 @@ def convert(obj, config: dict, path="<checkpoint>") -> tuple[dict, GPTConfig]:
         return with_book_parts(state_dict, config, head, path)
     raw, head = split_untied_head(unwrap_state_dict(obj, path))
     state_dict = from_huggingface(raw, path)
+    from .tokenizer import read_book_vocabulary
+
+    if not config and "wte.weight" in state_dict and read_book_vocabulary(Path(path).parent) is not None:
+        # the book's ch. 12 GPT: no config.json, its word vocabulary beside the weights, 64-wide attention heads
+        config = {"n_head": max(1, int(state_dict["wte.weight"].shape[1]) // 64)}
     config = _sized(config_from_huggingface, config, state_dict, path, path=path)
     return with_book_parts(state_dict, config, head, path)
 
