@@ -62,7 +62,8 @@ def test_reconstruct_file_folder_and_overwrite(tmp_path, capsys):
     assert code == 2 and "exists already" in err
     code, _, err = run(["reconstruct", "mnist-vae", inputs, out, "--overwrite"], capsys)
     assert code == 2 and "must be a folder too" in err
-    code, _, err = run(["reconstruct", "mnist-vae", inputs / "digit0.png", inputs / "digit0.png", "--overwrite"], capsys)
+    same = inputs / "digit0.png"
+    code, _, err = run(["reconstruct", "mnist-vae", same, same, "--overwrite"], capsys)
     assert code == 2 and "refusing to overwrite the input" in err
 
 
