@@ -105,3 +105,12 @@ def test_library_image_writer_takes_overwrite(tmp_path):
     with pytest.raises(ConfigError, match="overwrite=True"):
         images.save_image(torch.zeros(3, 4, 4), path)
     images.save_image(torch.ones(3, 4, 4), path, overwrite=True)
+
+
+def test_library_generate_bounds_max_new_tokens():
+    import genzoo
+    from genzoo.errors import ConfigError
+
+    model = genzoo.load("shakespeare-char", device="cpu")
+    with pytest.raises(ConfigError, match="max_new_tokens must be <= 1,000,000"):
+        model.generate_text("ROMEO:", max_new_tokens=10 ** 8)
