@@ -2,7 +2,9 @@
 
 * `.safetensors` is memory-mapped; `.bin/.pt/.pth/.ckpt` go through `torch.load(weights_only=True)` only, so a
   checkpoint can never run code on the reader's machine.
-* `save_pretrained` writes genzoo's own format: `model.safetensors` + `config.json` (with "genzoo_family").
+* `save_pretrained` writes genzoo's own format: `model.safetensors` + `config.json` (with "genzoo_family"), as one
+  version of the folder (`write_folder_atomic`, from genzoo.atomic: a kill mid-save leaves old or new, never a mix;
+  training code passes its state as `extra_files` so that it joins the same version).
 * `build_and_load` constructs a model on the meta device and assigns the checkpoint's tensors into it, after
   one reconciliation that reports every missing key, unexpected key and shape mismatch at once.
 """
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import pickle
 import stat
 import threading
@@ -173,8 +174,10 @@ def save_pretrained(directory, state_dict: dict, config: dict, family: str, extr
             json.dump(full_config, f, indent=2, sort_keys=False)
             f.write("\n")
 
-    files = {WEIGHTS_NAME: lambda path: save_file(tensors, str(path), metadata={"format": "pt", "genzoo_family": family}),
-             CONFIG_NAME: write_config, **(extra_files or {})}
+    def write_weights(path):
+        save_file(tensors, str(path), metadata={"format": "pt", "genzoo_family": family})
+
+    files = {WEIGHTS_NAME: write_weights, CONFIG_NAME: write_config, **(extra_files or {})}
     write_folder_atomic(directory, files)
     return Path(directory)
 
@@ -239,7 +242,8 @@ def _bounded_build(state_dict: dict, path):
     except _TooManyParameters:
         raise CheckpointError(f"{path}: its config describes a model with more than {_building.budget} parameter "
                               f"tensors, but the checkpoint holds {len(state_dict)} tensors: the config contradicts "
-                              f"the weights (a layer or block count?). Use the config saved with these weights") from None
+                              f"the weights (a layer or block count?). Use the config saved with these weights"
+                              ) from None
     finally:
         _building.budget = None
 

@@ -155,7 +155,7 @@ def check_range(option: str, value, low, high):
     from .errors import ConfigError
 
     if value is not None and not (low <= value <= high):
-        raise ConfigError(f"{option} must be between {low} and {high}, got {value}")
+        raise ConfigError(f"{option} must be >= {low} and <= {high}, got {value}")
     return value
 
 

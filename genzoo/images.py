@@ -86,7 +86,8 @@ def open_image(path):
     if width * height > MAX_IMAGE_PIXELS:
         image.close()
         raise ConfigError(f"{path} is {width}x{height} pixels, more than genzoo reads "
-                          f"({MAX_IMAGE_PIXELS / 1e6:g} megapixels, genzoo.images.MAX_IMAGE_PIXELS): downscale it first")
+                          f"({MAX_IMAGE_PIXELS / 1e6:g} megapixels, genzoo.images.MAX_IMAGE_PIXELS): "
+                          f"downscale it first")
     try:
         image.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:

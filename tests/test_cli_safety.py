@@ -62,7 +62,8 @@ def test_reconstruct_file_folder_and_overwrite(tmp_path, capsys):
     assert code == 2 and "exists already" in err
     code, _, err = run(["reconstruct", "mnist-vae", inputs, out, "--overwrite"], capsys)
     assert code == 2 and "must be a folder too" in err
-    code, _, err = run(["reconstruct", "mnist-vae", inputs / "digit0.png", inputs / "digit0.png", "--overwrite"], capsys)
+    same = inputs / "digit0.png"
+    code, _, err = run(["reconstruct", "mnist-vae", same, same, "--overwrite"], capsys)
     assert code == 2 and "refusing to overwrite the input" in err
 
 
@@ -76,13 +77,13 @@ def test_demo_refuses_a_folder_with_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["sample", "mnist-ddpm", "--steps", 10_000_000], "--steps must be between"),
-    (["sample", "mnist-ddpm", "--n", 0], "--n must be between"),
-    (["sample", "mnist-vae", "--n", 10_000_000], "--n must be between"),
-    (["interpolate", "mnist-dcgan", "--steps", 10_000_000], "--steps must be between"),
-    (["generate", "hi", "--max-new-tokens", 10 ** 8], "--max-new-tokens must be between"),
-    (["generate", "hi", "--threads", 100_000], "--threads must be between"),
-    (["generate", "hi", "--threads", 0], "--threads must be between"),
+    (["sample", "mnist-ddpm", "--steps", 10_000_000], "--steps must be >="),
+    (["sample", "mnist-ddpm", "--n", 0], "--n must be >="),
+    (["sample", "mnist-vae", "--n", 10_000_000], "--n must be >="),
+    (["interpolate", "mnist-dcgan", "--steps", 10_000_000], "--steps must be >="),
+    (["generate", "hi", "--max-new-tokens", 10 ** 8], "--max-new-tokens must be >="),
+    (["generate", "hi", "--threads", 100_000], "--threads must be >="),
+    (["generate", "hi", "--threads", 0], "--threads must be >="),
     (["list", "--family", "gans"], "Did you mean gan"),
     (["sample", "mnist-vea"], "Did you mean mnist-vae"),
 ])
@@ -104,3 +105,12 @@ def test_library_image_writer_takes_overwrite(tmp_path):
     with pytest.raises(ConfigError, match="overwrite=True"):
         images.save_image(torch.zeros(3, 4, 4), path)
     images.save_image(torch.ones(3, 4, 4), path, overwrite=True)
+
+
+def test_library_generate_bounds_max_new_tokens():
+    import genzoo
+    from genzoo.errors import ConfigError
+
+    model = genzoo.load("shakespeare-char", device="cpu")
+    with pytest.raises(ConfigError, match="max_new_tokens must be <= 1,000,000"):
+        model.generate_text("ROMEO:", max_new_tokens=10 ** 8)

@@ -6,9 +6,10 @@ bytes or a pickle, random pickles), and loads it with genzoo.load in a forked ch
 time limit. The outcome must be "identical" (same tensors as the undamaged load) or "clear" (a GenzooError):
 never a raw exception, a crash, a hang or a big allocation (which fails as a MemoryError-like raw exception).
 
-The number of examples per (family, damage) pair is GENZOO_FUZZ_EXAMPLES (default 10: about 40 s in all);
-GENZOO_FUZZ_REPORT=path writes the tally as JSON (and runs every case without stopping at the first failure). Byte flips inside tensor data are not generated: neither
-safetensors nor torch's zip format checksums tensor bytes, so such a file is a different, valid model.
+The number of examples per (family, damage) pair is GENZOO_FUZZ_EXAMPLES (default 10: about 25 s in all);
+GENZOO_FUZZ_REPORT=path writes the tally as JSON (and runs every case without stopping at the first failure).
+Byte flips inside tensor data are not generated: neither safetensors nor torch's zip format checksums tensor bytes,
+so such a file is a different, valid model.
 """
 from __future__ import annotations
 

@@ -57,9 +57,14 @@ class GenerateOutput:
     logits: tuple | None = None
 
 
+MAX_NEW_TOKENS = 1_000_000
+
+
 def check_sampling(max_new_tokens, temperature, top_k, top_p) -> None:
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
         raise ConfigError(f"max_new_tokens must be an integer >= 0, not {max_new_tokens!r}")
+    if max_new_tokens > MAX_NEW_TOKENS:   # days of decoding: a typo, not a request
+        raise ConfigError(f"max_new_tokens must be <= {MAX_NEW_TOKENS:,}, not {max_new_tokens:,}")
     if not isinstance(temperature, (int, float)) or math.isnan(temperature) or temperature < 0:
         raise ConfigError(f"temperature must be a number >= 0 (0 means greedy), not {temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):

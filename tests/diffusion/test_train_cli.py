@@ -80,10 +80,10 @@ def test_cli_sample_writes_grid_and_strip(tiny_genzoo, tmp_path, capsys):
 
 @pytest.mark.parametrize("args,message", [
     (["--scheduler", "euler"], "unknown scheduler 'euler'"),
-    (["--steps", "0"], "--steps must be between 1"),
+    (["--steps", "0"], ">= 1"),
     (["--size", "29"], "multiples of 2"),
     (["--scheduler", "ddpm", "--eta", "0.5"], "--eta only applies"),
-    (["--n", "0"], "--n must be between 1"),
+    (["--n", "0"], "--n must be >= 1"),
 ])
 def test_cli_sample_errors(tiny_genzoo, tmp_path, capsys, args, message):
     out = tmp_path / "keep.png"
