@@ -155,6 +155,23 @@ def as_number(timestep):
     return timestep.item() if isinstance(timestep, torch.Tensor) else timestep
 
 
+MAX_TRAIN_TIMESTEPS = 100_000   # published schedules use 1,000; a bigger one is a broken config, not a model
+
+
+def check_schedule_values(num_train_timesteps, beta_start, beta_end, steps_offset) -> None:
+    """Types and ranges of a scheduler config's numbers, checked before any table is allocated."""
+    if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, int) or \
+            not 1 <= num_train_timesteps <= MAX_TRAIN_TIMESTEPS:
+        raise ConfigError(f"num_train_timesteps must be an integer in [1, {MAX_TRAIN_TIMESTEPS}], got "
+                          f"{num_train_timesteps!r}")
+    for name, value in (("beta_start", beta_start), ("beta_end", beta_end)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ConfigError(f"{name} must be a number in [0, 1), got {value!r}")
+    if isinstance(steps_offset, bool) or not isinstance(steps_offset, int) or \
+            not 0 <= steps_offset < num_train_timesteps:
+        raise ConfigError(f"steps_offset must be an integer in [0, num_train_timesteps), got {steps_offset!r}")
+
+
 class BaseScheduler:
     """The part every genzoo scheduler shares: the noise schedule, configuration, the forward process.
 
@@ -177,8 +194,7 @@ class BaseScheduler:
                               f"{', '.join(self.prediction_types)}")
         if timestep_spacing not in SPACINGS:
             raise ConfigError(f"unknown timestep_spacing {timestep_spacing!r}: one of {', '.join(SPACINGS)}")
-        if int(num_train_timesteps) < 1:
-            raise ConfigError(f"num_train_timesteps must be >= 1, got {num_train_timesteps}")
+        check_schedule_values(num_train_timesteps, beta_start, beta_end, steps_offset)
         self.num_train_timesteps = int(num_train_timesteps)
         self.beta_start, self.beta_end, self.beta_schedule = float(beta_start), float(beta_end), beta_schedule
         self.trained_betas = list(trained_betas) if trained_betas is not None else None

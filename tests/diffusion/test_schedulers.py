@@ -251,3 +251,17 @@ def test_registry_names_and_aliases():
     assert isinstance(make_scheduler("euler_a"), diffusion.Scheduler)
     with pytest.raises(ConfigError, match="taken by DDIMScheduler"):
         diffusion.register_scheduler("ddim")(type("Other", (), {}))
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"num_train_timesteps": 10 ** 9}, r"num_train_timesteps must be an integer in \[1, 100000\]"),
+    ({"num_train_timesteps": 1e3}, "num_train_timesteps must be an integer"),
+    ({"num_train_timesteps": "1000"}, "num_train_timesteps must be an integer"),
+    ({"beta_end": float("nan")}, r"beta_end must be a number in \[0, 1\)"),
+    ({"beta_start": "0.0001"}, "beta_start must be a number"),
+    ({"steps_offset": -1}, "steps_offset must be an integer"),
+])
+def test_hostile_scheduler_configs_are_refused_before_allocating(bad, match):
+    for kind in ("ddpm", "ddim", "dpm++2m", "euler_a"):
+        with pytest.raises(ConfigError, match=match):
+            make_scheduler(kind, {"num_train_timesteps": 1000, **bad})
