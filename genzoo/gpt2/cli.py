@@ -18,6 +18,10 @@ def generate(argv: list[str]) -> int:
     parser.add_argument("--model", default=EMBEDDED, help=f"catalog name, Hub repo id or local path (default {EMBEDDED})")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--dtype", default=None, help="float32, bfloat16, float16 (default: the checkpoint's)")
+    parser.add_argument("--quantize", choices=("int8", "bf16"), default=None,
+                        help="int8 or bf16 weight-only Linear layers and vocabulary projection (faster CPU decoding)")
+    parser.add_argument("--decode", choices=("eager", "static", "compile", "cuda_graph"), default="eager",
+                        help="decode step: eager (default), or a fixed-shape one: static, compile, cuda_graph (CUDA)")
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     parser.add_argument("--max-new-tokens", type=int, default=100)
     parser.add_argument("--temperature", type=float, default=0.8, help="0 means greedy (default 0.8)")
@@ -40,7 +44,8 @@ def generate(argv: list[str]) -> int:
     from .generate import check_sampling
 
     check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)  # fail before a long load
-    model = from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
+    model = from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision,
+                            quantize=args.quantize).set_decode_mode(args.decode)
     for i in range(args.num_samples):
         if i:
             sys.stdout.write("\n" + "-" * 40 + "\n")

@@ -20,7 +20,7 @@ from .model import GPT, GPTConfig
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "ckpt.pt")
 
 
-def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> GPT:
+def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, quantize=None) -> GPT:
     """Load GPT-2 weights.
 
     name_or_path: a catalog name ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl", "shakespeare-char"), a Hub repo
@@ -28,7 +28,8 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> G
       (model.safetensors / pytorch_model.bin, with or without the "transformer." prefix), nanoGPT (ckpt.pt), or
       genzoo's save_pretrained; or the URL of one weights file (downloaded once into genzoo's cache).
     device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", ... dtype: None keeps the checkpoint's; or
-      torch.float16/"bfloat16"/... The returned model is in eval() mode.
+      torch.float16/"bfloat16"/... quantize: None, "int8" or "bf16" (weight-only, for decoding: see quantize.py).
+      The returned model is in eval() mode.
     """
     source, entry = _resolve(name_or_path)
     if entry is not None:
@@ -41,7 +42,8 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None) -> G
 
     state_dict, config = read_checkpoint(weights, config)
     state_dict = _contiguous_where_copied(state_dict, resolve_device(device), resolve_dtype(dtype))
-    return checkpoint.build_and_load(lambda: GPT(config), state_dict, weights, device=device, dtype=dtype)
+    model = checkpoint.build_and_load(lambda: GPT(config), state_dict, weights, device=device, dtype=dtype)
+    return model.quantize(quantize) if quantize else model
 
 
 def _contiguous_where_copied(state_dict: dict, device, dtype) -> dict:
