@@ -17,7 +17,9 @@ def generate(argv: list[str]) -> int:
                         help="text to continue (default: empty, which starts from <|endoftext|> / a newline)")
     parser.add_argument("--model", default=EMBEDDED, help=f"catalog name, Hub repo id or local path (default {EMBEDDED})")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--dtype", default=None, help="float32, bfloat16, float16 (default: the checkpoint's)")
+    parser.add_argument("--dtype", default=None,
+                        help="float32, bfloat16, float16, or auto: bf16 where this machine computes it natively "
+                             "(CUDA, CPUs with AVX-512 bf16), else float32 (default: the checkpoint's)")
     parser.add_argument("--quantize", choices=("int8", "bf16"), default=None,
                         help="int8 or bf16 weight-only Linear layers and vocabulary projection (faster CPU decoding)")
     parser.add_argument("--decode", choices=("eager", "static", "compile", "cuda_graph"), default="eager",
@@ -44,7 +46,13 @@ def generate(argv: list[str]) -> int:
     from .generate import check_sampling
 
     check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)  # fail before a long load
-    model = from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision,
+    dtype = args.dtype
+    if dtype == "auto":
+        from ..runtime import resolve_device
+        from .kernels import default_dtype
+
+        dtype = default_dtype(resolve_device(args.device))
+    model = from_pretrained(args.model, device=args.device, dtype=dtype, revision=args.revision,
                             quantize=args.quantize).set_decode_mode(args.decode)
     for i in range(args.num_samples):
         if i:

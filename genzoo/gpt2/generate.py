@@ -207,6 +207,8 @@ def generate(model, input_ids, max_new_tokens: int = 100, temperature: float = 1
     for new, finished in tqdm(steps, total=max_new_tokens, desc="generating", unit="tok", leave=False,
                               disable=None if progress is None else not progress):
         new_ids.append(new)
+        if eos is None and should_stop is None:
+            continue  # nothing can finish a row: no read-back to the host per token (GPU decoding)
         for i in (finished.nonzero().flatten().tolist() if finished.any() else []):
             if ends[i] is None:
                 ends[i] = T + len(new_ids)

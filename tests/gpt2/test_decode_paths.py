@@ -173,3 +173,40 @@ def test_kernel_choice_is_described():
     assert info["default_dtype"] == ("bfloat16" if kernels.native_bf16_cpu() else "float32")
     if kernels.native_bf16_cpu():
         assert "avx512_bf16" in info["cpu_flags"] or "amx_bf16" in info["cpu_flags"]
+
+
+def test_from_pretrained_quantize_bf16_keeps_the_residual_stream_fp32(hf_dir, genzoo_model):
+    from genzoo.gpt2.quantize import Bf16Linear
+
+    model = gpt2.from_pretrained(hf_dir, device="cpu", quantize="bf16")
+    assert isinstance(model.h[1].attn.c_attn, Bf16Linear) and model.h[1].attn.c_attn.weight.dtype == torch.bfloat16
+    assert model.ln_f.weight.dtype == torch.float32 and model.new_cache(1).k.dtype == torch.float32
+    ids = torch.randint(0, 320, (2, 16), generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        expected, got = genzoo_model(ids), model(ids)
+    assert got.dtype == torch.float32
+    assert (got - expected).abs().max() <= 0.02 * expected.abs().max()
+
+
+def test_cli_generate_with_int8_and_the_static_step(capsys):
+    from genzoo.gpt2.cli import generate
+
+    argv = ["ROMEO:\n", "--max-new-tokens", "12", "--temperature", "0", "--threads", "1"]
+    assert generate(argv) == 0
+    eager = capsys.readouterr().out
+    assert generate(argv + ["--decode", "static"]) == 0
+    assert capsys.readouterr().out == eager
+    assert generate(argv + ["--quantize", "int8", "--dtype", "auto"]) == 0
+    assert capsys.readouterr().out.startswith("ROMEO:\n")
+
+
+# --- CUDA (skipped without a GPU: written, not yet run) ----------------------------------------------------------
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_cuda_graph_step_equals_eager_token_for_token(shakespeare_model, dtype):
+    model = copy.deepcopy(shakespeare_model).to("cuda", dtype)
+    prompts = [model.tokenizer.encode("ROMEO:\nWhat say you"), model.tokenizer.encode("KING:\n")]
+    eager = model.generate(prompts, max_new_tokens=150, temperature=0)  # left padding, two window slides
+    assert model.set_decode_mode("cuda_graph").generate(prompts, max_new_tokens=150, temperature=0) == eager
+    assert model.set_decode_mode("static").generate(prompts, max_new_tokens=150, temperature=0) == eager
