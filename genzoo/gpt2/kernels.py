@@ -10,23 +10,26 @@ the choice is made from what this process finds:
              |                                          | made once per weight version      |
   bf16       | F.linear in bf16                         | F.linear in bf16                  | CPU: fp32 (bf16 attention
              |                                          |                                   | runs ~7x slower per call)
-  int8       | int8 weights, one fp scale per output    | an int8 copy of wte, same scheme  | fp32 on CPU, else the
-  (weight-   | row; matmul by aten._weight_int8pack_mm  | (the lookup still reads wte)      | model's dtype
-  only)      | with bf16 activations; where that op is  |                                   |
-             | missing: dequantise, then F.linear       |                                   |
+  int8       | int8 weights, one fp scale per output    | an int8 copy of wte, same scheme  | the model's dtype
+             | row; CPU: fbgemm dynamic int8 (8-bit      | (the lookup still reads wte)      |
+             | activations); elsewhere int8pack_mm with  |                                   |
+             | bf16 activations, or dequantise+F.linear  |                                   |
 
 Flags that decide (see `describe()` for what this machine got):
   * native bf16: /proc/cpuinfo has avx512_bf16 or amx_bf16 (x86) and torch's CPU capability is AVX512 or
     higher. Then bf16 is the default decode dtype on the CPU (`default_dtype`); without it bf16 matmuls are
     emulated and are no faster than fp32, so fp32 stays the default.
-  * int8 kernel: `torch.ops.aten._weight_int8pack_mm` exists and runs on a tiny probe on this device. Its
-    activations are bf16: with fp32 activations the same op is 6-10x slower (benchmarks/results/gpt2.md).
+  * int8 kernel (`int8_kernel`): on a CPU whose torch has the x86/fbgemm quantized engine, dynamic int8
+    (activations quantized per call, 8-bit with VNNI, 7-bit without: `int8_reduce_range`); else
+    `torch.ops.aten._weight_int8pack_mm` where it runs on a tiny probe on this device, with bf16 activations
+    (its fp32 path is 6-10x slower, benchmarks/results/gpt2.md); else dequantize per call.
   * GPUs: bf16 where torch.cuda.is_bf16_supported(), no head copy (either layout streams at full speed), KV
     cache in the model's dtype.
 """
 from __future__ import annotations
 
 import functools
+import warnings
 
 import torch
 
@@ -97,15 +100,46 @@ def _int8pack_works(device_type: str) -> bool:
         return False
 
 
+@functools.cache
+def _dynamic_int8_works() -> bool:
+    """torch's x86 (fbgemm) dynamic int8 linear: int8 weights, activations quantized per call, int32 accumulate."""
+    if not {"fbgemm", "x86"} & set(torch.backends.quantized.supported_engines):
+        return False
+    try:
+        with warnings.catch_warnings():  # torch marks quantized tensors deprecated; if they go, this returns False
+            warnings.simplefilter("ignore")
+            w = torch._make_per_channel_quantized_tensor(torch.ones(8, 32, dtype=torch.int8),
+                                                         torch.full((8,), 0.5, dtype=torch.double),
+                                                         torch.zeros(8, dtype=torch.long), 0)
+        packed = torch.ops.quantized.linear_prepack(w, None)
+        out = torch.ops.quantized.linear_dynamic(torch.ones(1, 32), packed, int8_reduce_range())
+        return bool(torch.allclose(out, torch.full((1, 8), 16.0), rtol=0.02))
+    except (RuntimeError, NotImplementedError, AttributeError):
+        return False
+
+
+def int8_reduce_range() -> bool:
+    """fbgemm without VNNI multiplies u8 x s8 pairs into saturating int16: activations must then use 7 bits.
+    With VNNI (avx512_vnni / avx_vnni / amx_int8) the products accumulate in int32, so all 8 bits are used
+    (teacher-forced agreement with fp32 on the embedded model: 0.990 with 8 bits vs 0.981 with 7)."""
+    return not {"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags()
+
+
 def int8_activation_dtype(device_type: str) -> torch.dtype:
     """Activations fed to the int8 weight-only kernel: bf16 (its fp32 path is 6-10x slower on the CPU)."""
     return torch.bfloat16
 
 
 def int8_kernel(device) -> str:
-    """"int8pack" (torch's fused int8 weight-only GEMM) where it runs on this device, else "dequantize"
-    (int8 weights widened to the activation dtype per call: the memory saving stays, the speed does not)."""
-    return "int8pack" if _int8pack_works(torch.device(device).type) else "dequantize"
+    """The int8 matmul for Linear layers on `device`, fastest first:
+    "dynamic": CPU with torch's x86/fbgemm engine: activations quantized to 8 bits per call (one scale per call,
+      i.e. per token when decoding one row), int8 x int8 products (2x faster than "int8pack" per token here);
+    "int8pack": torch's fused int8 weight-only GEMM (weights int8, activations bf16);
+    "dequantize": int8 weights widened to the activation dtype per call (the memory saving stays, the speed not)."""
+    device = torch.device(device)
+    if device.type == "cpu" and _dynamic_int8_works():
+        return "dynamic"
+    return "int8pack" if _int8pack_works(device.type) else "dequantize"
 
 
 def describe(device="cpu") -> dict:
@@ -120,4 +154,5 @@ def describe(device="cpu") -> dict:
         "native_bf16": native_bf16_cpu() if device.type == "cpu" else None,
         "default_dtype": str(default_dtype(device)).removeprefix("torch."),
         "int8_kernel": int8_kernel(device),
+        "int8_reduce_range": int8_reduce_range() if device.type == "cpu" else None,
     }

@@ -3,7 +3,9 @@
 Every nn.Linear of the blocks becomes an Int8Linear: weights rounded to int8 with one scale per output row
 (symmetric, scale = max |w| / 127), activations left in floating point. The tied vocabulary projection gets an
 int8 copy of wte the same way (model.head); the embedding lookup keeps reading wte, so the token embeddings are
-exact. A token then reads ~1/4 of the fp32 bytes. Which matmul runs is genzoo.gpt2.kernels' choice.
+exact. A token then reads ~1/4 of the fp32 bytes. Which matmul runs is genzoo.gpt2.kernels' choice: on x86 CPUs
+torch's dynamic int8 (the activations are also rounded to 8 bits, with one scale per call: per token when decoding),
+else an int8 weight-only kernel with bf16 activations.
 
 quantize("bf16") stores the same weights in bf16 instead (half the fp32 bytes) and runs the matmuls in bf16, while
 LayerNorm, attention, the KV cache and the residual stream stay fp32: closer to fp32 than casting the whole model
@@ -12,6 +14,8 @@ with .to(torch.bfloat16) (teacher-forced agreement 0.996 vs 0.991 on the embedde
 The model is for inference afterwards: int8 weights have no gradients, and quantizing twice is refused.
 """
 from __future__ import annotations
+
+import warnings
 
 import torch
 import torch.nn as nn
@@ -44,6 +48,14 @@ class Int8Linear(nn.Module):
         self.register_buffer("scale", scale.to(self.act_dtype) if self.kernel == "int8pack" else scale)
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+        if self.kernel == "dynamic":  # fbgemm's own packed copy of the same int8 values (not in the state dict)
+            zeros = torch.zeros(len(scale), dtype=torch.long)
+            with warnings.catch_warnings():  # torch marks quantized tensors deprecated (kernels.py probes)
+                warnings.simplefilter("ignore")
+                qweight = torch._make_per_channel_quantized_tensor(q, scale.double(), zeros, 0)
+            bias32 = None if bias is None else bias.detach().float()
+            self.packed = torch.ops.quantized.linear_prepack(qweight, bias32)
+            self.reduce_range = kernels.int8_reduce_range()
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
@@ -51,6 +63,9 @@ class Int8Linear(nn.Module):
 
     def forward(self, x):
         rows = x.reshape(-1, x.size(-1))
+        if self.kernel == "dynamic":  # bias included
+            y = torch.ops.quantized.linear_dynamic(rows.float().contiguous(), self.packed, self.reduce_range)
+            return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
         if self.kernel == "int8pack":
             y = torch.ops.aten._weight_int8pack_mm(rows.to(self.act_dtype).contiguous(), self.weight, self.scale)
         else:
