@@ -17,9 +17,10 @@ def generate(argv: list[str]) -> int:
                         help="text to continue (default: empty, which starts from <|endoftext|> / a newline)")
     parser.add_argument("--model", default=EMBEDDED, help=f"catalog name, Hub repo id or local path (default {EMBEDDED})")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--dtype", default=None,
-                        help="float32, bfloat16, float16, or auto: bf16 where this machine computes it natively "
-                             "(CUDA, CPUs with AVX-512 bf16), else float32 (default: the checkpoint's)")
+    parser.add_argument("--dtype", default="auto",
+                        help="float32, bfloat16, float16, checkpoint (its own), or auto (default): bf16 where this "
+                             "machine computes it natively (CUDA; on CPUs with AVX-512 bf16 as bf16 weights over an "
+                             "fp32 residual stream, i.e. --quantize bf16), else the checkpoint's")
     parser.add_argument("--quantize", choices=("int8", "bf16"), default=None,
                         help="int8 or bf16 weight-only Linear layers and vocabulary projection (faster CPU decoding)")
     parser.add_argument("--decode", choices=("eager", "static", "compile", "cuda_graph"), default="eager",
@@ -46,14 +47,9 @@ def generate(argv: list[str]) -> int:
     from .generate import check_sampling
 
     check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)  # fail before a long load
-    dtype = args.dtype
-    if dtype == "auto":
-        from ..runtime import resolve_device
-        from .kernels import default_dtype
-
-        dtype = default_dtype(resolve_device(args.device))
+    dtype, quantize = _decode_precision(args.dtype, args.quantize, args.device)
     model = from_pretrained(args.model, device=args.device, dtype=dtype, revision=args.revision,
-                            quantize=args.quantize).set_decode_mode(args.decode)
+                            quantize=quantize).set_decode_mode(args.decode)
     for i in range(args.num_samples):
         if i:
             sys.stdout.write("\n" + "-" * 40 + "\n")
@@ -67,6 +63,25 @@ def generate(argv: list[str]) -> int:
             sys.stdout.flush()
         sys.stdout.write("\n")
     return 0
+
+
+def _decode_precision(dtype, quantize, device):
+    """(from_pretrained's dtype, quantize) for --dtype/--quantize; "auto" follows genzoo.gpt2.kernels.default_dtype."""
+    if dtype == "checkpoint":
+        return None, quantize
+    if dtype != "auto":
+        return dtype, quantize
+    import torch
+
+    from ..runtime import resolve_device
+    from .kernels import default_dtype
+
+    device = resolve_device(device)
+    if default_dtype(device) != torch.bfloat16:
+        return None, quantize
+    if device.type == "cpu":  # bf16 weights, fp32 elsewhere: as fast, closer to fp32 (see gpt2/quantize.py)
+        return None, quantize or "bf16"
+    return torch.bfloat16, quantize
 
 
 def train(argv: list[str]) -> int:

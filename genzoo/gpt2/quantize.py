@@ -80,11 +80,16 @@ class Int8Linear(nn.Module):
 
 
 class Bf16Linear(nn.Module):
-    """y = x @ bf16 weight^T + bias: the matmul in bf16, input and output in x's dtype."""
+    """y = x @ bf16 weight^T + bias: the matmul in bf16, input and output in x's dtype. Where kernels.bf16_kernel
+    says so, the weight is kept only in oneDNN's packed layout (`packed`; `weight` is then None)."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
         super().__init__()
-        self.register_buffer("weight", weight.detach().to(torch.bfloat16, memory_format=torch.contiguous_format))
+        self.kernel = kernels.bf16_kernel(weight.device)
+        w = weight.detach().to(torch.bfloat16, memory_format=torch.contiguous_format)
+        packed = torch.ops.mkldnn._reorder_linear_weight(w, 1) if self.kernel == "onednn_packed" else None
+        self.register_buffer("weight", None if packed is not None else w)
+        self.register_buffer("packed", packed)
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
 
@@ -93,11 +98,16 @@ class Bf16Linear(nn.Module):
         return cls(linear.weight, linear.bias)
 
     def forward(self, x):
-        y = F.linear(x.to(torch.bfloat16), self.weight).to(x.dtype)
+        rows = x.reshape(-1, x.size(-1)).to(torch.bfloat16)
+        if self.packed is not None:
+            y = torch.ops.mkldnn._linear_pointwise(rows, self.packed, None, "none", [], "")
+        else:
+            y = F.linear(rows, self.weight)
+        y = y.to(x.dtype).view(*x.shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias.to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}"
+        return f"in_features={self.in_features}, out_features={self.out_features}, kernel={self.kernel}"
 
 
 def quantize(model, mode: str = "int8"):

@@ -133,6 +133,22 @@ def test_bf16_model_keeps_its_kv_cache_in_fp32_on_the_cpu(shakespeare_model):
     assert len(out) == len(prompt) + 20
 
 
+@pytest.mark.parametrize("kernel", ["onednn_packed", "linear"])
+def test_bf16_linear_matches_fp32_on_bf16_weights(kernel, monkeypatch):
+    from genzoo.gpt2.quantize import Bf16Linear
+
+    if kernel == "onednn_packed" and not kernels._onednn_bf16_works():
+        pytest.skip("oneDNN's packed bf16 linear does not run here")
+    monkeypatch.setattr(kernels, "bf16_kernel", lambda device: kernel)
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(96, 40)
+    layer = Bf16Linear.from_linear(linear)
+    assert layer.kernel == kernel
+    for x in (torch.randn(3, 5, 96), torch.randn(1, 1, 96)):  # a prompt, one decoding token
+        expected = F.linear(x.bfloat16().float(), linear.weight.bfloat16().float(), linear.bias)
+        assert (layer(x) - expected).abs().max() <= 0.01 * expected.abs().max()
+
+
 @pytest.mark.parametrize("kernel", ["dynamic", "int8pack", "dequantize"])
 def test_int8_linear_matches_its_dequantised_weights(kernel, monkeypatch):
     if kernel == "int8pack" and not kernels._int8pack_works("cpu"):
@@ -184,7 +200,9 @@ def test_from_pretrained_quantize_bf16_keeps_the_residual_stream_fp32(hf_dir, ge
     from genzoo.gpt2.quantize import Bf16Linear
 
     model = gpt2.from_pretrained(hf_dir, device="cpu", quantize="bf16")
-    assert isinstance(model.h[1].attn.c_attn, Bf16Linear) and model.h[1].attn.c_attn.weight.dtype == torch.bfloat16
+    layer = model.h[1].attn.c_attn
+    assert isinstance(layer, Bf16Linear) and layer.kernel == kernels.bf16_kernel("cpu")
+    assert (layer.packed if layer.kernel == "onednn_packed" else layer.weight).dtype == torch.bfloat16
     assert model.ln_f.weight.dtype == torch.float32 and model.new_cache(1).k.dtype == torch.float32
     ids = torch.randint(0, 320, (2, 16), generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
