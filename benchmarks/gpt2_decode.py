@@ -56,13 +56,14 @@ def quality():
 
     from genzoo import gpt2
     from genzoo.datasets import shakespeare
+    from genzoo.gpt2 import kernels
 
     fp32 = gpt2.from_pretrained("shakespeare-char", device="cpu")
     windows = 400  # 400 x 64 characters of the validation split (never trained on): 25,600 predictions
     ids = torch.tensor(fp32.tokenizer.encode(shakespeare("val")[:windows * 65])).view(windows, 65)
     others = {"bf16 (weights; quantize='bf16')": copy.deepcopy(fp32).quantize("bf16"),
               "bf16 (all; dtype=bfloat16)": copy.deepcopy(fp32).to(torch.bfloat16),
-              "int8 (weight-only; quantize='int8')": copy.deepcopy(fp32).quantize("int8")}
+              f"int8 (quantize='int8', kernel {kernels.int8_kernel('cpu')})": copy.deepcopy(fp32).quantize("int8")}
     with torch.inference_mode():
         ref_logits, ref_loss = fp32(ids[:, :-1], targets=ids[:, 1:])
         print(f"shakespeare-char, {ids[:, 1:].numel()} held-out predictions; fp32 perplexity {ref_loss.exp():.4f}")
