@@ -110,7 +110,7 @@ def fixed_shape_step(model, cache: StaticKVCache, tokens):
         cache.stepping = False
     cache.positions.add_(1)
     cache.slot.add_(1)
-    return model.logits(model.ln_f(x), decoding=True)
+    return model.logits(model.ln_f(x), head=cache.head)
 
 
 def _make_runner(mode, model, cache):

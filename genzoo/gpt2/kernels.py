@@ -4,23 +4,24 @@ Decoding one token reads every weight once, so on a CPU its speed is set by byte
 matmul kernel gets to the memory's streaming speed. What torch offers differs between CPUs (and torch builds), so
 the choice is made from what this process finds:
 
-  precision  | block Linear layers                      | vocabulary projection (tied wte)  | KV cache, attention
-  -----------|------------------------------------------|-----------------------------------|--------------------
-  fp32       | F.linear on the weights as loaded        | CPU: x @ an (n_embd, vocab) copy,  | fp32
-             |                                          | made once per weight version      |
-  bf16       | quantize("bf16"): bf16 weights, packed   | a bf16 copy of wte, same kernel   | fp32 on CPU (bf16 attention
-  (weights)  | once for oneDNN on native-bf16 CPUs;     |                                   | runs ~7x slower per call)
-             | else F.linear in bf16; fp32 residual     |                                   |
-  bf16 (all) | .to(bfloat16): F.linear in bf16          | F.linear in bf16                  | fp32 on CPU
-  int8       | int8 weights, one fp scale per output    | an int8 copy of wte, same scheme  | the model's dtype
-             | row; CPU: fbgemm dynamic int8 (8-bit      | (the lookup still reads wte)      |
-             | activations); elsewhere int8pack_mm with  |                                   |
-             | bf16 activations, or dequantise+F.linear  |                                   |
+  precision    | block Linear layers                     | vocabulary projection (tied wte) | KV cache, attention
+  -------------|-----------------------------------------|----------------------------------|--------------------
+  fp32         | F.linear on the weights as loaded       | CPU: x @ an (n_embd, vocab) copy | fp32
+               |                                         | made once per weight version     |
+  bf16 weights | quantize("bf16"): packed once for       | a bf16 copy of wte, same kernel  | fp32 on the CPU (its
+               | oneDNN on native-bf16 CPUs, else plain  |                                  | bf16 attention is ~7x
+               | F.linear; residual stream stays fp32    |                                  | slower per call)
+  bf16 (all)   | .to(bfloat16): F.linear in bf16         | F.linear in bf16                 | fp32 on the CPU
+  int8         | quantize("int8"): int8 weights, a scale | an int8 copy of wte, same kernel | the model's dtype
+               | per output row; CPU: fbgemm dynamic     | (the lookup still reads wte)     |
+               | int8; else int8pack_mm with bf16        |                                  |
+               | activations; else dequantise + F.linear |                                  |
 
 Flags that decide (see `describe()` for what this machine got):
   * native bf16: /proc/cpuinfo has avx512_bf16 or amx_bf16 (x86) and torch's CPU capability is AVX512 or
     higher. Then bf16 is the default decode dtype on the CPU (`default_dtype`); without it bf16 matmuls are
     emulated and are no faster than fp32, so fp32 stays the default.
+  * bf16 kernel (`bf16_kernel`): oneDNN's packed layout where bf16 is native and torch.ops.mkldnn runs a probe.
   * int8 kernel (`int8_kernel`): on a CPU whose torch has the x86/fbgemm quantized engine, dynamic int8
     (activations quantized per call, 8-bit with VNNI, 7-bit without: `int8_reduce_range`); else
     `torch.ops.aten._weight_int8pack_mm` where it runs on a tiny probe on this device, with bf16 activations

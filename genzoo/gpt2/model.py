@@ -223,20 +223,18 @@ class GPT(nn.Module):
         x = self.ln_f(x)
         if last_only:
             x = x[:, -1:]
-        logits = self.logits(x, decoding=cache is not None and x.size(1) == 1, cache=cache)
+        logits = self.logits(x, head=cache.head if cache is not None else None)
         if targets is None:
             return logits
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
         return logits, loss
 
-    def logits(self, x, decoding: bool = False, cache=None):
-        """The vocabulary projection of final hidden states x (..., n_embd), by the tied embedding wte."""
+    def logits(self, x, head=None):
+        """The vocabulary projection of final hidden states x (..., n_embd), by the tied embedding wte.
+        head: wte laid out (n_embd, vocab), a decoding cache's copy (see decode_head), used for one-token rows."""
         if self.head is not None:
             return self.head(x)  # quantize(): int8/bf16 copy of wte
-        head = cache.head if cache is not None else None
-        if decoding and head is None and not torch.is_grad_enabled():
-            head = self.decode_head()
-        if decoding and head is not None:
+        if head is not None and x.size(-2) == 1:
             return x @ head  # one token per row: the GEMV over the (n_embd, vocab) copy streams faster on a CPU
         return F.linear(x, self.wte.weight)
 
