@@ -3,6 +3,7 @@
     python benchmarks/diffusion_ddim.py                       # DDIM-50, batch 8, ddpm-cifar10-32 architecture, CPU fp32
     python benchmarks/diffusion_ddim.py --rounds 5 --threads 2
     python benchmarks/diffusion_ddim.py --device cuda --dtype float16
+    python benchmarks/diffusion_ddim.py --precision --threads 1   # one U-Net call, fp32 vs bf16, vs diffusers
 
 The U-Net is google/ddpm-cifar10-32's architecture (35.7M parameters) with random weights (no download): diffusers
 builds it from the published config.json, its state dict is saved with the old attention key names as that repo
@@ -14,6 +15,7 @@ median ratios, and how far the two outputs are apart (per U-Net call, and after 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import tempfile
@@ -30,6 +32,32 @@ CIFAR10_32 = dict(
     center_input_sample=False, time_embedding_type="positional", act_fn="silu", mid_block_scale_factor=1)
 
 
+def precision_probe(ours_fp32, ours_bf16, reference, batch: int, rounds: int) -> None:
+    """One U-Net call (batch, t=500) in fp32 and bf16, genzoo (channels_last) vs diffusers: CPU time per call
+    (process CPU time: steadier than wall time on a shared machine with --threads 1), ratio to diffusers fp32
+    within each round, and each output's distance from diffusers fp32."""
+    reference_bf16 = copy.deepcopy(reference).to(torch.bfloat16)
+    x, t = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.full((batch,), 500)
+    calls = {"diffusers fp32": lambda: reference(x, t).sample,
+             "diffusers bf16": lambda: reference_bf16(x.bfloat16(), t).sample.float(),
+             "genzoo fp32": lambda: ours_fp32(x, t),
+             "genzoo bf16": lambda: ours_bf16(x.bfloat16(), t).float()}
+    with torch.inference_mode():
+        outputs = {name: fn() for name, fn in calls.items()}  # also the warm-up
+        seconds = {name: [] for name in calls}
+        for _ in range(rounds):
+            for name, fn in calls.items():
+                start = time.process_time()
+                fn()
+                seconds[name].append(time.process_time() - start)
+    print(f"| U-Net call, batch {batch} | CPU s (median of {rounds}) | x diffusers fp32 | max abs diff vs diffusers fp32 |")
+    print("|---|---|---|---|")
+    for name in calls:
+        ratio = statistics.median(a / b for a, b in zip(seconds[name], seconds["diffusers fp32"]))
+        diff = (outputs[name] - outputs["diffusers fp32"]).abs().max().item()
+        print(f"| {name} | {statistics.median(seconds[name]):.3f} | {ratio:.2f} | {diff:.2e} |")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=50)
@@ -39,6 +67,8 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32")
     p.add_argument("--no-channels-last", action="store_true", help="genzoo without channels_last (an ablation)")
+    p.add_argument("--precision", action="store_true",
+                   help="instead: one U-Net call in fp32 and bf16 (genzoo and diffusers), CPU time and outputs")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -57,6 +87,10 @@ def main(argv=None):
         torch.save(old_names, Path(tmp) / "diffusion_pytorch_model.bin")
         ours = diffusion.from_pretrained(tmp, device=device, dtype=dtype,
                                          channels_last=not args.no_channels_last)
+        if args.precision:
+            ours_bf16 = diffusion.from_pretrained(tmp, device="cpu", dtype=torch.bfloat16,
+                                                  channels_last=not args.no_channels_last)
+            return precision_probe(ours, ours_bf16, reference, args.batch, args.rounds)
     if device.type != "cpu" or dtype not in (None, torch.float32):
         reference = reference.to(device=device, dtype=dtype)
     params = sum(p.numel() for p in ours.parameters())

@@ -3,6 +3,7 @@
     python benchmarks/vae_decode.py                      # speed at 256^2 and 512^2, then memory at 1024^2
     python benchmarks/vae_decode.py --sizes 256 --repeats 5 --skip-memory
     python benchmarks/vae_decode.py --memory-only --size 1024
+    python benchmarks/vae_decode.py --precision --sizes 256 --repeats 2 --threads 1   # fp32 vs bf16, channels_last
 
 The architecture is the real one (stabilityai/sd-vae-ft-mse config: block_out_channels 128,256,512,512,
 layers_per_block 2, 4 latent channels, sample_size 256; 83.65M parameters) with random weights: diffusers'
@@ -82,6 +83,38 @@ def speed(sizes, repeats):
     return results
 
 
+def precision_probe(size: int, repeats: int) -> None:
+    """One decode of a size^2 image: genzoo fp32 / bf16, each contiguous and channels_last, vs diffusers fp32.
+    Process CPU time per decode (steadier on a shared machine with --threads 1), ratio to diffusers fp32 within
+    each repeat, and each output's distance from diffusers fp32 (outputs in [-1, 1])."""
+    import copy
+
+    ours, reference = build_pair()
+    cl = torch.channels_last
+    variants = {"genzoo fp32": (ours, torch.float32, False), "genzoo fp32 channels_last": (ours, torch.float32, True),
+                "genzoo bf16": (ours, torch.bfloat16, False), "genzoo bf16 channels_last": (ours, torch.bfloat16, True)}
+    z = torch.randn(1, 4, size // 8, size // 8, generator=torch.Generator().manual_seed(1))
+    calls = {"diffusers fp32": lambda: reference.decode(z).sample}
+    for name, (model, dtype, channels_last) in variants.items():
+        m = copy.deepcopy(model).to(dtype=dtype, memory_format=cl if channels_last else torch.contiguous_format)
+        zz = z.to(dtype).contiguous(memory_format=cl if channels_last else torch.contiguous_format)
+        calls[name] = lambda m=m, zz=zz: m.decode(zz).float()
+    with torch.inference_mode():
+        outputs = {name: fn() for name, fn in calls.items()}  # also the warm-up
+        seconds = {name: [] for name in calls}
+        for _ in range(repeats):
+            for name, fn in calls.items():
+                start = time.process_time()
+                fn()
+                seconds[name].append(time.process_time() - start)
+    print(f"| decode {size}x{size} | CPU s (median of {repeats}) | x diffusers fp32 | max abs diff vs diffusers fp32 |")
+    print("|---|---|---|---|")
+    for name in calls:
+        ratio = statistics.median(a / b for a, b in zip(seconds[name], seconds["diffusers fp32"]))
+        diff = (outputs[name] - outputs["diffusers fp32"]).abs().max().item()
+        print(f"| {name} | {statistics.median(seconds[name]):.2f} | {ratio:.2f} | {diff:.2e} |")
+
+
 def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
@@ -136,6 +169,8 @@ def main():
                         choices=["genzoo", "genzoo-tiled", "diffusers", "diffusers-tiled"])
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--precision", action="store_true",
+                        help="instead: fp32 vs bf16 (and channels_last) decode at --sizes[0], CPU time and outputs")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["BENCH_THREADS"] = str(args.threads)
@@ -148,6 +183,8 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
           f"({args.threads} threads), diffusers {diffusers.__version__}, CUDA: "
           f"{'yes' if torch.cuda.is_available() else 'no GPU (CPU only)'}", flush=True)
+    if args.precision:
+        return precision_probe(args.sizes[0], args.repeats)
     if not args.memory_only:
         speed(args.sizes, args.repeats)
     if not args.skip_memory:

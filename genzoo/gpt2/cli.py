@@ -18,7 +18,14 @@ def generate(argv: list[str]) -> int:
                         help="text to continue (default: empty, which starts from <|endoftext|> / a newline)")
     parser.add_argument("--model", default=EMBEDDED, help=f"catalog name, Hub repo id or local path (default {EMBEDDED})")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--dtype", default=None, help="float32, bfloat16, float16 (default: the checkpoint's)")
+    parser.add_argument("--dtype", default="auto",
+                        help="float32, bfloat16, float16, checkpoint (its own), or auto (default): bf16 where this "
+                             "machine computes it natively (CUDA; on CPUs with AVX-512 bf16 as bf16 weights over an "
+                             "fp32 residual stream, i.e. --quantize bf16), else the checkpoint's")
+    parser.add_argument("--quantize", choices=("int8", "bf16"), default=None,
+                        help="int8 or bf16 weight-only Linear layers and vocabulary projection (faster CPU decoding)")
+    parser.add_argument("--decode", choices=("eager", "static", "compile", "cuda_graph"), default="eager",
+                        help="decode step: eager (default), or a fixed-shape one: static, compile, cuda_graph (CUDA)")
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     parser.add_argument("--max-new-tokens", type=int, default=100)
     parser.add_argument("--temperature", type=float, default=0.8, help="0 means greedy (default 0.8)")
@@ -58,7 +65,9 @@ def generate(argv: list[str]) -> int:
                     min_new_tokens=args.min_new_tokens, max_time=args.max_time)
     build_processors(args.temperature, args.top_k, args.top_p, args.repetition_penalty, args.no_repeat_ngram_size,
                      None)  # bad values fail here, before a long load
-    model = from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
+    dtype, quantize = _decode_precision(args.dtype, args.quantize, args.device)
+    model = from_pretrained(args.model, device=args.device, dtype=dtype, revision=args.revision,
+                            quantize=quantize).set_decode_mode(args.decode)
     if args.num_beams != 1:
         text = model.generate_text(args.prompt, max_new_tokens=args.max_new_tokens, stop=args.stop,
                                    num_beams=args.num_beams, length_penalty=args.length_penalty,
@@ -130,6 +139,23 @@ def tokens(argv: list[str]) -> int:
         tokenizer = from_pretrained(args.model, device="cpu").tokenizer
     show_tokens(args.text, tokenizer)
     return 0
+def _decode_precision(dtype, quantize, device):
+    """(from_pretrained's dtype, quantize) for --dtype/--quantize; "auto" follows genzoo.gpt2.kernels.default_dtype."""
+    if dtype == "checkpoint":
+        return None, quantize
+    if dtype != "auto":
+        return dtype, quantize
+    import torch
+
+    from ..runtime import resolve_device
+    from .kernels import default_dtype
+
+    device = resolve_device(device)
+    if default_dtype(device) != torch.bfloat16:
+        return None, quantize
+    if device.type == "cpu":  # bf16 weights, fp32 elsewhere: as fast, closer to fp32 (see gpt2/quantize.py)
+        return None, quantize or "bf16"
+    return torch.bfloat16, quantize
 
 
 def train(argv: list[str]) -> int:

@@ -346,6 +346,8 @@ def _decode(model, ids, mask, max_new_tokens, processors, greedy, generator, cri
         new_ids.append(new)
         if keep_logits:
             all_logits.append(scores)
+        if not criteria:
+            continue  # nothing can finish a row: no read-back to the host per token (GPU decoding)
         for i in (finished.nonzero().flatten().tolist() if finished.any() else []):
             if ends[i] is None:
                 ends[i] = T + len(new_ids)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..nn.attention import attention
 from ..pretrained import Config, PretrainedModel
+from . import fast_decode, kernels
 
 
 @dataclass
@@ -81,8 +82,12 @@ class KVCache:
 
     `length` is how many positions are filled; GPT.forward appends its new tokens' keys/values at that offset.
     `head` optionally holds the output embedding laid out (n_embd, vocab_size) for decoding on the CPU (see
-    GPT.new_cache): one generation call's copy, so training can never see a stale one.
+    GPT.decode_head): the model's cached copy, rebuilt only when wte changes. The dtype of the keys/values is
+    genzoo.gpt2.kernels' choice (fp32 on the CPU even for a bf16 model: its bf16 attention is far slower).
+    fast_decode.StaticKVCache is the fixed-shape variant.
     """
+
+    static = False
 
     def __init__(self, config: GPTConfig, batch_size: int, max_len: int, device, dtype, head=None):
         head_dim = config.n_embd // config.n_head
@@ -102,6 +107,13 @@ class KVCache:
         self.k[:, :, :, filled] = self.k[:, :, :, filled].index_select(1, beam_idx)
         self.v[:, :, :, filled] = self.v[:, :, :, filled].index_select(1, beam_idx)
 
+    def update(self, layer: int, k, v):
+        """Append the new tokens' keys/values (B, H, T, D) at `length`; return every cached one so far."""
+        start, end = self.length, self.length + k.size(2)
+        self.k[layer, :, :, start:end] = k
+        self.v[layer, :, :, start:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
@@ -119,13 +131,11 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
         if cache is not None:
-            start = cache.length
-            cache.k[layer, :, :, start:start + T] = k
-            cache.v[layer, :, :, start:start + T] = v
-            k, v = cache.k[layer, :, :, :start + T], cache.v[layer, :, :, :start + T]
+            k, v = cache.update(layer, k, v)
+            q = q.to(k.dtype)  # the cache's dtype may be wider than the weights' (kernels.kv_cache_dtype)
         y = attention(q, k, v, mask=mask, is_causal=is_causal, dropout=self.dropout if self.training else 0.0,
                       backend=self.attn_backend)
-        y = y.transpose(1, 2).reshape(B, T, C)
+        y = y.to(x.dtype).transpose(1, 2).reshape(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
 
@@ -168,6 +178,9 @@ class GPT(PretrainedModel):
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
         self.lm_head = None if config.tie_embeddings else nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.head = None            # an int8/bf16 copy of wte for the logits, set by quantize() (else wte itself)
+        self.decode_mode = "eager"  # how new_cache() decodes: see set_decode_mode
+        self._head_copy = None      # (key of the wte it was made from, (n_embd, vocab) copy): see decode_head
         if self.wte.weight.device.type != "meta":  # on the meta device (loading) there is nothing to initialise
             self.apply(self._init_weights)
             # GPT-2 scales the residual projections by 1/sqrt(2 * n_layer) (the paper's "modified initialization").
@@ -200,6 +213,8 @@ class GPT(PretrainedModel):
                               f"({self.config.n_positions} positions); crop it, or let generate() slide the window")
         if cache is not None and past + T > cache.max_len:
             raise ConfigError(f"the KV cache holds {cache.max_len} positions, {past + T} are needed")
+        if cache is not None and cache.static and T == 1 and past > 0 and targets is None:
+            return cache.step(self, input_ids)  # the fixed-shape step (fast_decode): no shape depends on `past`
         if position_ids is None:
             if attention_mask is not None:  # left padding: each row counts its positions from its first token
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past:past + T]
@@ -211,18 +226,26 @@ class GPT(PretrainedModel):
         for layer, block in enumerate(self.h):
             x = block(x, layer, cache, mask, is_causal)
         if cache is not None:
+            if cache.static:
+                cache.record_prefill(attention_mask, past, T)
             cache.length = past + T
         x = self.ln_f(x)
         if last_only:
             x = x[:, -1:]
-        if cache is not None and cache.head is not None and T == 1:
-            logits = x @ cache.head  # one token per row: the GEMV over the (n_embd, vocab) copy streams faster
-        else:
-            logits = F.linear(x, self.output_weight)
+        logits = self.logits(x, head=cache.head if cache is not None else None)
         if targets is None:
             return logits
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
         return logits, loss
+
+    def logits(self, x, head=None):
+        """The vocabulary projection of final hidden states x (..., n_embd), by output_weight (wte when tied).
+        head: output_weight laid out (n_embd, vocab), a decoding cache's copy (see decode_head), for one-token rows."""
+        if self.head is not None:
+            return self.head(x)  # quantize(): int8/bf16 copy of output_weight
+        if head is not None and x.size(-2) == 1:
+            return x @ head  # one token per row: the GEMV over the (n_embd, vocab) copy streams faster on a CPU
+        return F.linear(x, self.output_weight)
 
     @staticmethod
     def _attention_mask(attention_mask, B, T, past, device):
@@ -244,15 +267,43 @@ class GPT(PretrainedModel):
 
     # --- inference helpers ------------------------------------------------------------------------------------
 
-    def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
+    def new_cache(self, batch_size: int, max_len: int | None = None, mode: str | None = None):
+        """A KV cache for decoding `batch_size` rows; mode (default: self.decode_mode) "eager" gives a KVCache,
+        "static" / "compile" / "cuda_graph" a fast_decode.StaticKVCache (see set_decode_mode)."""
         max_len = min(max_len or self.config.n_positions, self.config.n_positions)
+        mode = fast_decode.check_mode(mode or self.decode_mode, self.device)
+        dtype = kernels.kv_cache_dtype(self.device, self.dtype)
+        if mode == "eager":
+            return KVCache(self.config, batch_size, max_len, self.device, dtype, head=self.decode_head())
+        return fast_decode.StaticKVCache(self.config, batch_size, max_len, self.device, dtype,
+                                         head=self.decode_head(), mode=mode)
+
+    def set_decode_mode(self, mode: str) -> "GPT":
+        """How generation decodes: "eager" (default: attention over the filled cache prefix), "static" (a
+        fixed-shape step over the whole cache), "compile" (that step through torch.compile), "cuda_graph" (that
+        step captured as a CUDA graph; CUDA only). All give the same tokens; see genzoo/gpt2/fast_decode.py."""
+        self.decode_mode = fast_decode.check_mode(mode, self.device)
+        return self
+
+    def decode_head(self):
+        """wte laid out (n_embd, vocab) for the one-token vocabulary GEMV where kernels.uses_head_copy says it
+        pays (fp32 on the CPU), else None. Made once and kept until wte changes (training step, load, .to())."""
         p = self.output_weight
-        # On the CPU the per-token vocabulary projection (a third of the weights read per token) runs ~1.7x faster
-        # against the embedding laid out (n_embd, vocab) than (vocab, n_embd) (measured: GPT-2 124M, 5.1 vs 8.8
-        # ms per token, benchmarks/results/gpt2.md), so a decoding call keeps such a copy for its duration.
-        # GPUs stream either layout at full speed: no copy there.
-        head = p.detach().t().contiguous() if p.device.type == "cpu" and p.dtype == torch.float32 else None
-        return KVCache(self.config, batch_size, max_len, p.device, p.dtype, head=head)
+        if self.head is not None or not kernels.uses_head_copy(p.device, p.dtype):
+            self._head_copy = None
+            return None
+        key = (p.data_ptr(), p._version, p.dtype, p.device, p.shape)
+        if self._head_copy is None or self._head_copy[0] != key:
+            self._head_copy = None  # free the stale copy before making the new one
+            with torch.inference_mode(False), torch.no_grad():
+                self._head_copy = (key, p.detach().t().contiguous())
+        return self._head_copy[1]
+
+    def quantize(self, mode: str = "int8") -> "GPT":
+        """Int8 or bf16 weight-only Linear layers and vocabulary projection, in place (see gpt2/quantize.py)."""
+        from .quantize import quantize
+
+        return quantize(self, mode)
 
     @property
     def output_weight(self) -> torch.Tensor:
@@ -287,3 +338,9 @@ class GPT(PretrainedModel):
         from .generate import stream_text
 
         return stream_text(self, prompt, max_new_tokens=max_new_tokens, **kwargs)
+
+    def save_pretrained(self, directory, format: str = "genzoo", **options):
+        if self.head is not None:
+            raise ConfigError("a quantized model cannot be saved: save the floating-point model, and pass "
+                              "quantize='int8' to from_pretrained when loading it")
+        return super().save_pretrained(directory, format=format, **options)

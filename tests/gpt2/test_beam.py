@@ -111,3 +111,14 @@ def test_a_stopping_criterion_ends_beams_like_endoftext(genzoo_model):
     assert by_rule.sequences == by_eos.sequences and any(len(r) < 22 for r in by_rule.sequences)
     assert by_rule.sequences_scores == pytest.approx(by_eos.sequences_scores, abs=1e-6)
     assert [len(s) for s in by_rule.scores] == [len(r) - 10 for r in by_rule.sequences]
+
+
+@pytest.mark.parametrize("mode", ["static"])
+def test_beam_search_through_the_fixed_shape_decode_step_equals_eager(mode):
+    torch.manual_seed(0)
+    model = gpt2.GPT(gpt2.GPTConfig(vocab_size=64, n_positions=64, n_embd=32, n_layer=2, n_head=2)).eval()
+    prompts = [[5, 6, 7], [9, 3]]
+    eager = model.generate(prompts, max_new_tokens=6, num_beams=3, eos_token_id=None)
+    fixed = model.set_decode_mode(mode).generate(prompts, max_new_tokens=6, num_beams=3, eos_token_id=None)
+    model.set_decode_mode("eager")
+    assert fixed == eager

@@ -1,0 +1,169 @@
+"""A decode step whose shapes never change: the same kernels at every token, so it can be compiled or captured once.
+
+The ordinary step (GPT.forward with a KVCache) attends over the `length` cached positions, a shape that grows by
+one per token. Here the cache is a StaticKVCache: attention always runs over all `max_len` slots, with a boolean
+mask saying which slots hold real tokens so far, and where the next token goes (`slot`) and which position
+embedding it gets (`positions`) are tensors updated in place on the device. Nothing in a step reads a value back to
+Python, so a step is one fixed graph:
+
+    model.set_decode_mode("static")       # the fixed-shape step, eager (what the CPU tests compare token by token)
+    model.set_decode_mode("compile")      # torch.compile of that step (compiled once per model and batch shape)
+    model.set_decode_mode("cuda_graph")   # CUDA only: the step captured as a CUDA graph per generate() call,
+                                          # replayed per token (no kernel-launch overhead, no host sync)
+    model.generate(ids, ...)              # generate() picks it up through model.new_cache()
+
+A prompt (more than one token per row) always runs through the ordinary forward pass, writing the same buffers;
+`record_prefill` then sets the slot, the positions and the slot mask from it.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+
+MODES = ("eager", "static", "compile", "cuda_graph")
+
+
+def check_mode(mode: str, device) -> str:
+    if mode not in MODES:
+        raise ConfigError(f"unknown decode mode {mode!r}: one of {', '.join(MODES)}")
+    if mode == "cuda_graph" and torch.device(device).type != "cuda":
+        raise ConfigError(f"decode mode 'cuda_graph' needs the model on a CUDA device, not {device} "
+                          f"(use 'static' or 'compile' elsewhere)")
+    return mode
+
+
+class StaticKVCache:
+    """Per-layer keys/values for `max_len` slots, plus the on-device state of the fixed-shape step.
+
+    The one-token steps are for generation: the new token of each row is a real token (no padding), which is what
+    generate() feeds. Left padding inside a prompt is honoured (it is recorded in `key_mask` at prefill).
+    """
+
+    static = True
+
+    def __init__(self, config, batch_size: int, max_len: int, device, dtype, head=None, mode: str = "static"):
+        head_dim = config.n_embd // config.n_head
+        shape = (config.n_layer, batch_size, config.n_head, max_len, head_dim)
+        # zeros, not empty: masked slots still enter the attention matmul, and garbage there could be NaN/inf
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+        self.length = 0          # Python-side count, for bounds checks and the caller's window logic
+        self.head = head
+        self.mode = mode
+        self.slot = torch.zeros((), dtype=torch.long, device=device)                  # where the next token goes
+        self.positions = torch.zeros(batch_size, 1, dtype=torch.long, device=device)  # its position id, per row
+        self.key_mask = torch.zeros(batch_size, max_len, dtype=torch.bool, device=device)  # slots holding tokens
+        self.stepping = False    # inside a fixed-shape step: update() writes at `slot`
+        self._runner = None
+
+    def reset(self):
+        self.length = 0
+        self.slot.zero_()
+        self.key_mask.zero_()
+
+    def reorder(self, beam_idx: torch.Tensor):
+        """Row i takes row beam_idx[i]'s keys, values and masks (beam search keeps the beams that survive)."""
+        for table in (self.k, self.v):
+            table.copy_(table.index_select(1, beam_idx))
+        self.positions.copy_(self.positions.index_select(0, beam_idx))
+        self.key_mask.copy_(self.key_mask.index_select(0, beam_idx))
+
+    def update(self, layer: int, k, v):
+        """Write the new keys/values; return what attention reads (the prefix, or every slot in a step)."""
+        if self.stepping:
+            self.k[layer].index_copy_(2, self.slot.view(1), k.to(self.k.dtype))
+            self.v[layer].index_copy_(2, self.slot.view(1), v.to(self.v.dtype))
+            return self.k[layer], self.v[layer]
+        start, end = self.length, self.length + k.size(2)
+        self.k[layer, :, :, start:end] = k
+        self.v[layer, :, :, start:end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def record_prefill(self, attention_mask, past: int, T: int):
+        """After an ordinary forward pass of T tokens at offset `past`: where the next step writes and reads."""
+        end = past + T
+        if attention_mask is None:
+            self.key_mask[:, past:end] = True
+            self.positions.fill_(end)
+        else:
+            self.key_mask[:, past:end] = attention_mask[:, past:end].bool()
+            self.positions.copy_(attention_mask[:, :end].long().sum(-1, keepdim=True))
+        self.slot.fill_(end)
+
+    def step(self, model, tokens):
+        """Logits (B, 1, vocab) for one new token per row (B, 1), through this cache's mode."""
+        if self._runner is None:
+            self._runner = _make_runner(self.mode, model, self)
+        logits = self._runner(tokens)
+        self.length += 1
+        return logits
+
+
+def fixed_shape_step(model, cache: StaticKVCache, tokens):
+    """One token per row through every block, attending over all max_len slots: the same shapes at every call."""
+    B = tokens.size(0)
+    cache.key_mask.index_fill_(1, cache.slot.view(1), True)
+    slots = torch.arange(cache.max_len, device=tokens.device)
+    visible = cache.key_mask & (slots <= cache.slot)  # slots past this one may hold stale keys: never read them
+    mask = visible.view(B, 1, 1, cache.max_len)
+    x = model.wte(tokens) + model.wpe(cache.positions)
+    cache.stepping = True
+    try:
+        for layer, block in enumerate(model.h):
+            x = block(x, layer, cache, mask, False)
+    finally:
+        cache.stepping = False
+    cache.positions.add_(1)
+    cache.slot.add_(1)
+    return model.logits(model.ln_f(x), head=cache.head)
+
+
+def _make_runner(mode, model, cache):
+    if mode == "static":
+        return lambda tokens: fixed_shape_step(model, cache, tokens)
+    if mode == "compile":
+        compiled = _compiled_step(model)
+        return lambda tokens: compiled(model, cache, tokens)
+    if mode == "cuda_graph":
+        return CudaGraphStep(model, cache)
+    raise ConfigError(f"decode mode {mode!r} has no fixed-shape step")
+
+
+def _compiled_step(model):
+    """One torch.compile of fixed_shape_step per model (kept on the model: a new cache of the same shapes reuses
+    it; a new shape or dtype triggers one recompilation, never one per token)."""
+    compiled = getattr(model, "_compiled_step", None)
+    if compiled is None:
+        compiled = torch.compile(fixed_shape_step, dynamic=False)
+        object.__setattr__(model, "_compiled_step", compiled)  # a function, not a submodule or a parameter
+    return compiled
+
+
+class CudaGraphStep:
+    """fixed_shape_step captured once as a CUDA graph for one cache; each call copies the new tokens into the
+    graph's input buffer and replays it. The cache's tensors (keys, values, slot, positions, mask) are the graph's
+    state: replays update them in place, exactly as the eager step does."""
+
+    def __init__(self, model, cache: StaticKVCache):
+        B = cache.positions.size(0)
+        self.tokens = torch.zeros(B, 1, dtype=torch.long, device=cache.slot.device)
+        # Warm up on a side stream (lazy cuBLAS/cuDNN initialisation must not happen during capture), then put
+        # back the state that the warm-up step advanced: it wrote at `slot`, which the real step rewrites.
+        saved = cache.slot.clone(), cache.positions.clone(), cache.key_mask.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            fixed_shape_step(model, cache, self.tokens)
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):  # recorded, not run: the state is untouched by the capture itself
+            self.logits = fixed_shape_step(model, cache, self.tokens)
+        for tensor, value in zip((cache.slot, cache.positions, cache.key_mask), saved):
+            tensor.copy_(value)
+
+    def __call__(self, tokens):
+        self.tokens.copy_(tokens)
+        self.graph.replay()
+        return self.logits.clone()  # the graph overwrites its output buffer at the next replay

@@ -1,0 +1,181 @@
+"""Which kernels and weight layouts GPT-2 decoding uses on this machine: decided here, at run time, once.
+
+Decoding one token reads every weight once, so on a CPU its speed is set by bytes per token and by how close the
+matmul kernel gets to the memory's streaming speed. What torch offers differs between CPUs (and torch builds), so
+the choice is made from what this process finds:
+
+  precision    | block Linear layers                     | vocabulary projection (tied wte) | KV cache, attention
+  -------------|-----------------------------------------|----------------------------------|--------------------
+  fp32         | F.linear on the weights as loaded       | CPU: x @ an (n_embd, vocab) copy | fp32
+               |                                         | made once per weight version     |
+  bf16 weights | quantize("bf16"): packed once for       | a bf16 copy of wte, same kernel  | fp32 on the CPU (its
+               | oneDNN on native-bf16 CPUs, else plain  |                                  | bf16 attention is ~7x
+               | F.linear; residual stream stays fp32    |                                  | slower per call)
+  bf16 (all)   | .to(bfloat16): F.linear in bf16         | F.linear in bf16                 | fp32 on the CPU
+  int8         | quantize("int8"): int8 weights, a scale | an int8 copy of wte, same kernel | the model's dtype
+               | per output row; CPU: fbgemm dynamic     | (the lookup still reads wte)     |
+               | int8; else int8pack_mm with bf16        |                                  |
+               | activations; else dequantise + F.linear |                                  |
+
+Flags that decide (see `describe()` for what this machine got):
+  * native bf16: /proc/cpuinfo has avx512_bf16 or amx_bf16 (x86) and torch's CPU capability is AVX512 or
+    higher. Then bf16 is the default decode dtype on the CPU (`default_dtype`); without it bf16 matmuls are
+    emulated and are no faster than fp32, so fp32 stays the default.
+  * bf16 kernel (`bf16_kernel`): oneDNN's packed layout where bf16 is native and torch.ops.mkldnn runs a probe.
+  * int8 kernel (`int8_kernel`): on a CPU whose torch has the x86/fbgemm quantized engine, dynamic int8
+    (activations quantized per call, 8-bit with VNNI, 7-bit without: `int8_reduce_range`); else
+    `torch.ops.aten._weight_int8pack_mm` where it runs on a tiny probe on this device, with bf16 activations
+    (its fp32 path is 6-10x slower, benchmarks/results/gpt2.md); else dequantize per call.
+  * GPUs: bf16 where torch.cuda.is_bf16_supported(), no head copy (either layout streams at full speed), KV
+    cache in the model's dtype.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+
+import torch
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags the kernel reports (empty where /proc/cpuinfo does not exist, e.g. macOS)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_capability() -> str:
+    """torch's name for the vector ISA its CPU kernels were dispatched to ("AVX512", "AVX2", "DEFAULT", ...)."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        return "unknown"
+
+
+def native_bf16_cpu() -> bool:
+    """True where the CPU computes bf16 dot products in hardware and torch dispatches AVX-512 kernels to it."""
+    flags = cpu_flags()
+    has_bf16 = bool({"avx512_bf16", "amx_bf16"} & flags)
+    return has_bf16 and cpu_capability().startswith(("AVX512", "AMX"))
+
+
+def default_dtype(device) -> torch.dtype:
+    """The fastest dtype to decode in on `device` that does not lose quality beyond bf16 rounding."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu":
+        return torch.bfloat16 if native_bf16_cpu() else torch.float32
+    return torch.float32
+
+
+def kv_cache_dtype(device, weight_dtype: torch.dtype) -> torch.dtype:
+    """Keys/values are kept in fp32 on the CPU: its bf16/fp16 attention kernels are far slower than fp32 ones."""
+    if torch.device(device).type == "cpu" and weight_dtype in (torch.bfloat16, torch.float16):
+        return torch.float32
+    return weight_dtype
+
+
+def uses_head_copy(device, dtype: torch.dtype) -> bool:
+    """Decode the vocabulary projection against an (n_embd, vocab) copy of wte: only fp32 on the CPU, where the
+    GEMV over that layout runs ~1.7-3.6x faster than over (vocab, n_embd) (measured, benchmarks/results/gpt2.md)."""
+    return torch.device(device).type == "cpu" and dtype == torch.float32
+
+
+@functools.cache
+def _int8pack_works(device_type: str) -> bool:
+    op = getattr(torch.ops.aten, "_weight_int8pack_mm", None)
+    if op is None:
+        return False
+    try:
+        act = int8_activation_dtype(device_type)
+        x = torch.ones(1, 32, dtype=act, device=device_type)
+        w = torch.ones(8, 32, dtype=torch.int8, device=device_type)
+        out = op(x, w, torch.full((8,), 0.5, dtype=act, device=device_type))
+        return bool(torch.allclose(out.float().cpu(), torch.full((1, 8), 16.0)))
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+@functools.cache
+def _dynamic_int8_works() -> bool:
+    """torch's x86 (fbgemm) dynamic int8 linear: int8 weights, activations quantized per call, int32 accumulate."""
+    if not {"fbgemm", "x86"} & set(torch.backends.quantized.supported_engines):
+        return False
+    try:
+        with warnings.catch_warnings():  # torch marks quantized tensors deprecated; if they go, this returns False
+            warnings.simplefilter("ignore")
+            w = torch._make_per_channel_quantized_tensor(torch.ones(8, 32, dtype=torch.int8),
+                                                         torch.full((8,), 0.5, dtype=torch.double),
+                                                         torch.zeros(8, dtype=torch.long), 0)
+        packed = torch.ops.quantized.linear_prepack(w, None)
+        out = torch.ops.quantized.linear_dynamic(torch.ones(1, 32), packed, int8_reduce_range())
+        return bool(torch.allclose(out, torch.full((1, 8), 16.0), rtol=0.02))
+    except (RuntimeError, NotImplementedError, AttributeError):
+        return False
+
+
+def int8_reduce_range() -> bool:
+    """fbgemm without VNNI multiplies u8 x s8 pairs into saturating int16: activations must then use 7 bits.
+    With VNNI (avx512_vnni / avx_vnni / amx_int8) the products accumulate in int32, so all 8 bits are used
+    (teacher-forced agreement with fp32 on the embedded model: 0.990 with 8 bits vs 0.981 with 7)."""
+    return not {"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags()
+
+
+@functools.cache
+def _onednn_bf16_works() -> bool:
+    """oneDNN bf16 linear over a weight packed once into its blocked layout (what inductor's CPU freezing uses)."""
+    try:
+        w = torch.ones(8, 32, dtype=torch.bfloat16)
+        packed = torch.ops.mkldnn._reorder_linear_weight(w, 1)
+        out = torch.ops.mkldnn._linear_pointwise(torch.ones(3, 32, dtype=torch.bfloat16), packed, None, "none", [], "")
+        return bool(torch.equal(out.float(), torch.full((3, 8), 32.0)))
+    except (RuntimeError, NotImplementedError, AttributeError):
+        return False
+
+
+def bf16_kernel(device) -> str:
+    """"onednn_packed" on CPUs with native bf16 where torch has oneDNN (weights packed once; measured 1.5x faster
+    per token than F.linear on the plain bf16 weight, which re-lays it out on every call), else "linear"."""
+    device = torch.device(device)
+    return "onednn_packed" if device.type == "cpu" and native_bf16_cpu() and _onednn_bf16_works() else "linear"
+
+
+def int8_activation_dtype(device_type: str) -> torch.dtype:
+    """Activations fed to the int8 weight-only kernel: bf16 (its fp32 path is 6-10x slower on the CPU)."""
+    return torch.bfloat16
+
+
+def int8_kernel(device) -> str:
+    """The int8 matmul for Linear layers on `device`, fastest first:
+    "dynamic": CPU with torch's x86/fbgemm engine: activations quantized to 8 bits per call (one scale per call,
+      i.e. per token when decoding one row), int8 x int8 products (2x faster than "int8pack" per token here);
+    "int8pack": torch's fused int8 weight-only GEMM (weights int8, activations bf16);
+    "dequantize": int8 weights widened to the activation dtype per call (the memory saving stays, the speed not)."""
+    device = torch.device(device)
+    if device.type == "cpu" and _dynamic_int8_works():
+        return "dynamic"
+    return "int8pack" if _int8pack_works(device.type) else "dequantize"
+
+
+def describe(device="cpu") -> dict:
+    """What this machine gets, for benchmark reports and bug reports."""
+    device = torch.device(device)
+    interesting = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "asimd", "bf16")
+    return {
+        "device": str(device),
+        "torch": torch.__version__,
+        "cpu_capability": cpu_capability(),
+        "cpu_flags": sorted(f for f in interesting if f in cpu_flags()),
+        "native_bf16": native_bf16_cpu() if device.type == "cpu" else None,
+        "default_dtype": str(default_dtype(device)).removeprefix("torch."),
+        "bf16_kernel": bf16_kernel(device),
+        "int8_kernel": int8_kernel(device),
+        "int8_reduce_range": int8_reduce_range() if device.type == "cpu" else None,
+    }
