@@ -44,6 +44,7 @@ def weight_bytes_per_token(model) -> int:
     not the embedding tables (of which it reads one row each). transformers reads the same matrices."""
     tensors = [t for name, t in list(model.named_parameters()) + list(model.named_buffers())
                if name not in ("wte.weight", "wpe.weight")]
+    tensors += [m.packed for m in model.modules() if isinstance(getattr(m, "packed", None), torch.Tensor)]
     total = sum(t.numel() * t.element_size() for t in tensors)
     if model.head is None:  # the logits read wte itself (or its fp32 copy, the same bytes)
         total += model.wte.weight.numel() * model.wte.weight.element_size()
