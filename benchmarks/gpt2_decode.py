@@ -3,6 +3,7 @@
     python benchmarks/gpt2_decode.py                      # 2 threads, 32-token prompt, 128 new tokens, 3 rounds
     python benchmarks/gpt2_decode.py --modes static compile --rounds 5
     python benchmarks/gpt2_decode.py --quality            # bf16 / int8 agreement with fp32 on held-out text
+    python benchmarks/gpt2_decode.py --device cuda --size gpt2-xl --threads 8   # GPU: eager vs cuda_graph (not run yet)
 
 One process, same random weights for everyone (transformers' init, saved with save_pretrained, read by genzoo).
 Every round runs every variant once, in turn, so a busy neighbour on a shared machine slows them all alike; the
@@ -25,8 +26,11 @@ import torch
 def timed(fn):
     """(wall seconds, process CPU seconds) of fn(): with one thread the CPU time leaves out the time this process
     spent descheduled by its neighbours on a shared machine (with n threads it is ~n times the wall time)."""
+    sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)
+    sync()
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
+    sync()
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
@@ -36,7 +40,7 @@ def stream_bandwidth(buffer) -> tuple[float, float]:
     buffer.sum()
     wall, cpu = timed(buffer.sum)
     size = buffer.numel() * buffer.element_size() / 1e9
-    return size / wall, size / (cpu / torch.get_num_threads())
+    return size / wall, size / max(cpu / torch.get_num_threads(), 1e-9)
 
 
 def weight_bytes_per_token(model) -> int:
@@ -44,29 +48,35 @@ def weight_bytes_per_token(model) -> int:
     not the embedding tables (of which it reads one row each). transformers reads the same matrices."""
     tensors = [t for name, t in list(model.named_parameters()) + list(model.named_buffers())
                if name not in ("wte.weight", "wpe.weight")]
+    tensors += [m.packed for m in model.modules() if isinstance(getattr(m, "packed", None), torch.Tensor)]
     total = sum(t.numel() * t.element_size() for t in tensors)
     if model.head is None:  # the logits read wte itself (or its fp32 copy, the same bytes)
         total += model.wte.weight.numel() * model.wte.weight.element_size()
     return total
 
 
-def quality():
-    """Teacher-forced next-token top-1 agreement with fp32 and perplexity on held-out text (the embedded model)."""
+def quality(model_name: str):
+    """Teacher-forced next-token top-1 agreement with fp32 and perplexity on held-out text: the validation split of
+    Tiny Shakespeare (never trained on), 400 windows of 64 tokens (25,600 predictions)."""
     import copy
 
     from genzoo import gpt2
     from genzoo.datasets import shakespeare
     from genzoo.gpt2 import kernels
 
-    fp32 = gpt2.from_pretrained("shakespeare-char", device="cpu")
-    windows = 400  # 400 x 64 characters of the validation split (never trained on): 25,600 predictions
-    ids = torch.tensor(fp32.tokenizer.encode(shakespeare("val")[:windows * 65])).view(windows, 65)
+    fp32 = gpt2.from_pretrained(model_name, device="cpu")
+    windows = 400
+    tokens = fp32.tokenizer.encode(shakespeare("val"))[:windows * 65]
+    if len(tokens) < windows * 65:
+        windows = len(tokens) // 65
+        tokens = tokens[:windows * 65]
+    ids = torch.tensor(tokens).view(windows, 65)
     others = {"bf16 (weights; quantize='bf16')": copy.deepcopy(fp32).quantize("bf16"),
               "bf16 (all; dtype=bfloat16)": copy.deepcopy(fp32).to(torch.bfloat16),
               f"int8 (quantize='int8', kernel {kernels.int8_kernel('cpu')})": copy.deepcopy(fp32).quantize("int8")}
     with torch.inference_mode():
         ref_logits, ref_loss = fp32(ids[:, :-1], targets=ids[:, 1:])
-        print(f"shakespeare-char, {ids[:, 1:].numel()} held-out predictions; fp32 perplexity {ref_loss.exp():.4f}")
+        print(f"{model_name}, {ids[:, 1:].numel()} held-out predictions; fp32 perplexity {ref_loss.exp():.4f}")
         print("| path | top-1 agreement with fp32 | perplexity | change |")
         print("|---|---|---|---|")
         for name, model in others.items():
@@ -83,32 +93,41 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", nargs="*", default=[], choices=["static", "compile"],
                         help="also genzoo fp32 through the fixed-shape step (eager, or torch.compile)")
-    parser.add_argument("--quality", action="store_true", help="only the quality figures (embedded model)")
+    parser.add_argument("--quality", nargs="?", const="shakespeare-char", default=None, metavar="MODEL",
+                        help="only the quality figures, of MODEL (default: the embedded shakespeare-char)")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: fp32/bf16, eager and cuda_graph decode")
+    parser.add_argument("--size", default="gpt2", choices=["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"],
+                        help="the shape of the random model (the GPU target is gpt2-xl in bf16)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     if args.quality:
-        return quality()
+        return quality(args.quality)
 
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from genzoo import gpt2
     from genzoo.gpt2 import kernels
 
+    device = torch.device(args.device)
     torch.manual_seed(0)
-    hf = GPT2LMHeadModel(GPT2Config(bos_token_id=None, eos_token_id=None)).eval()
+    hf = GPT2LMHeadModel(GPT2Config(bos_token_id=None, eos_token_id=None, **gpt2.SIZES[args.size])).eval()
     with tempfile.TemporaryDirectory() as d:
         hf.save_pretrained(d)
-        ours = {"genzoo fp32": gpt2.from_pretrained(d, device="cpu"),
-                "genzoo bf16 (weights)": gpt2.from_pretrained(d, device="cpu", quantize="bf16"),
-                "genzoo bf16 (all)": gpt2.from_pretrained(d, device="cpu", dtype="bfloat16"),
-                "genzoo int8": gpt2.from_pretrained(d, device="cpu", quantize="int8")}
-        for mode in args.modes:
-            ours[f"genzoo fp32 {mode}"] = gpt2.from_pretrained(d, device="cpu").set_decode_mode(mode)
+        load = lambda **kw: gpt2.from_pretrained(d, device=device, **kw)  # noqa: E731
+        ours = {"genzoo fp32": load(), "genzoo bf16 (all)": load(dtype="bfloat16")}
+        if device.type == "cpu":
+            ours["genzoo bf16 (weights)"] = load(quantize="bf16")
+            ours["genzoo int8"] = load(quantize="int8")
+            for mode in args.modes:
+                ours[f"genzoo fp32 {mode}"] = load().set_decode_mode(mode)
+        else:  # the fixed-shape step captured as a CUDA graph, in both dtypes
+            ours["genzoo fp32 cuda_graph"] = load().set_decode_mode("cuda_graph")
+            ours["genzoo bf16 (all) cuda_graph"] = load(dtype="bfloat16").set_decode_mode("cuda_graph")
     hf_bf16 = GPT2LMHeadModel(hf.config).eval()
     hf_bf16.load_state_dict(hf.state_dict())
-    hf_bf16 = hf_bf16.to(torch.bfloat16)
-    prompt = torch.randint(0, 50257, (1, args.prompt), generator=torch.Generator().manual_seed(1))
+    hf, hf_bf16 = hf.to(device), hf_bf16.to(device, torch.bfloat16)
+    prompt = torch.randint(0, 50257, (1, args.prompt), generator=torch.Generator().manual_seed(1)).to(device)
     mask = torch.ones_like(prompt)
 
     def genzoo_run(model):
@@ -134,7 +153,7 @@ def main():
         out = fn()[0, args.prompt:]
         agree[name] = int((out == reference).cumprod(0).sum())
 
-    buffer = torch.ones(128 * 2**20)  # 512 MiB
+    buffer = torch.ones(128 * 2**20 * (8 if device.type == "cuda" else 1), device=device)  # 512 MiB (CPU), 4 GiB
     bandwidth, cpu_bandwidth = [], []
     rates, cpu_rates, ratios, cpu_ratios = ({n: [] for n in variants} for _ in range(4))
 
@@ -158,6 +177,8 @@ def main():
 
     med = statistics.median
     info = kernels.describe("cpu")
+    if device.type == "cuda":
+        print(f"\ndevice: {torch.cuda.get_device_name(device)} (CPU time figures do not apply)")
     print(f"\ntorch {info['torch']}, capability {info['cpu_capability']}, flags {' '.join(info['cpu_flags'])}, "
           f"native bf16: {info['native_bf16']}, int8 kernel: {info['int8_kernel']}")
     print(f"{args.threads} threads, prompt {args.prompt}, {args.new} new tokens (prefill included), "

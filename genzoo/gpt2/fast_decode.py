@@ -14,6 +14,11 @@ Python, so a step is one fixed graph:
 
 A prompt (more than one token per row) always runs through the ordinary forward pass, writing the same buffers;
 `record_prefill` then sets the slot, the positions and the slot mask from it.
+
+Measured on a CPU (benchmarks/results/gpt2.md), neither "static" nor "compile" decodes faster than "eager" (the
+matmuls dominate and attending over every slot costs a little), so "eager" stays the default. The point of the
+fixed shapes is "cuda_graph": on a GPU a 124M-parameter step is mostly kernel-launch overhead. That mode is written
+to replay exactly what the tested "static" step does, but has not run on a GPU yet.
 """
 from __future__ import annotations
 

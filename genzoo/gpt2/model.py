@@ -9,6 +9,10 @@ Module names follow the checkpoints OpenAI published through Hugging Face (`wte`
 so loading them is a rename-free map apart from one transpose (their Conv1D stores weights as (in, out); we use
 nn.Linear, (out, in)). Attention runs through genzoo.nn.attention (torch's SDPA by default, a readable math version on request); generation uses a KV cache
 that is allocated once per call and written in place (no torch.cat per token).
+
+Decoding fast is kept out of this file's arithmetic: which kernels and layouts run (fp32 / bf16 / int8, the
+vocabulary projection's layout, the KV cache dtype) is decided in kernels.py, int8/bf16 weights come from
+quantize.py (`model.quantize(...)`), and the fixed-shape step for torch.compile / CUDA graphs is fast_decode.py.
 """
 from __future__ import annotations
 
@@ -203,6 +207,8 @@ class GPT(PretrainedModel):
 
         attention_mask: (B, past + T), 1 for tokens, 0 for (left) padding, covering the cache and the new tokens.
         cache: a KVCache from new_cache(); the new tokens' keys/values are appended and cache.length advances.
+          With a StaticKVCache (decode modes other than "eager") a one-token step takes its positions and key mask
+          from the cache, and its new token is taken to be a real one (generate() never feeds padding there).
         last_only: compute logits for the last position only (generation: the vocabulary matmul is the
         largest in the model, and a prompt's other positions are never sampled from).
         """
@@ -213,7 +219,7 @@ class GPT(PretrainedModel):
                               f"({self.config.n_positions} positions); crop it, or let generate() slide the window")
         if cache is not None and past + T > cache.max_len:
             raise ConfigError(f"the KV cache holds {cache.max_len} positions, {past + T} are needed")
-        if cache is not None and cache.static and T == 1 and past > 0 and targets is None:
+        if cache is not None and cache.static and T == 1 and past > 0 and targets is None and position_ids is None:
             return cache.step(self, input_ids)  # the fixed-shape step (fast_decode): no shape depends on `past`
         if position_ids is None:
             if attention_mask is not None:  # left padding: each row counts its positions from its first token

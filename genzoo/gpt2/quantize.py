@@ -91,11 +91,14 @@ class Bf16Linear(nn.Module):
         super().__init__()
         self.kernel = kernels.bf16_kernel(weight.device)
         w = weight.detach().to(torch.bfloat16, memory_format=torch.contiguous_format)
-        packed = torch.ops.mkldnn._reorder_linear_weight(w, 1) if self.kernel == "onednn_packed" else None
-        self.register_buffer("weight", None if packed is not None else w)
-        self.register_buffer("packed", packed)
+        # an opaque oneDNN tensor (no storage): a plain attribute, so that state_dict() and .to() leave it alone
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(w, 1) if self.kernel == "onednn_packed" else None
+        self.register_buffer("weight", None if self.packed is not None else w)
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
+
+    def __deepcopy__(self, memo):  # the packed tensor cannot be copied; its dense form rebuilds the layer
+        return Bf16Linear(self.packed.to_dense() if self.packed is not None else self.weight, self.bias)
 
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "Bf16Linear":

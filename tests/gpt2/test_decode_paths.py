@@ -147,6 +147,8 @@ def test_bf16_linear_matches_fp32_on_bf16_weights(kernel, monkeypatch):
     for x in (torch.randn(3, 5, 96), torch.randn(1, 1, 96)):  # a prompt, one decoding token
         expected = F.linear(x.bfloat16().float(), linear.weight.bfloat16().float(), linear.bias)
         assert (layer(x) - expected).abs().max() <= 0.01 * expected.abs().max()
+        assert torch.equal(copy.deepcopy(layer)(x), layer(x))
+    assert set(layer.state_dict()) == ({"bias"} if kernel == "onednn_packed" else {"weight", "bias"})
 
 
 @pytest.mark.parametrize("kernel", ["dynamic", "int8pack", "dequantize"])
