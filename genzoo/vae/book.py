@@ -100,11 +100,11 @@ class BookConvVAE(VAEBase):
     def encode(self, x: torch.Tensor):
         """Images (N, C, S, S) in [-1, 1] -> (mean, logvar), each (N, latent_dim)."""
         self.check_images(x, size=(self.config.image_size, self.config.image_size))
-        return self.encoder((x + 1) / 2)  # the book trains on [0, 1] pixels
+        return self.encoder((self.to_model(x) + 1) / 2)  # the book trains on [0, 1] pixels
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         self.check_latents(z)
-        return self.decoder(z)
+        return self.decoder(self.to_model(z))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latents (N, latent_dim) -> images (N, C, S, S) in [-1, 1]."""
