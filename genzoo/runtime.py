@@ -127,14 +127,46 @@ def check_finite(x: torch.Tensor, what: str, hint: str = "") -> None:
                              f"{'; ' + hint if hint else ''}")
 
 
+def nonfinite_rows(logits: torch.Tensor) -> torch.Tensor:
+    """(B,) bool on the logits' device: rows holding NaN or +inf, or with no finite logit (-inf marks a masked
+    token; all of them masked is a model that overflowed)."""
+    return torch.isnan(logits).any(-1) | torch.isposinf(logits).any(-1) | torch.isneginf(logits).all(-1)
+
+
+def _nonfinite_error(logits: torch.Tensor, what: str) -> NumericalError:
+    return NumericalError(f"{what} hold NaN or infinite values ({logits.dtype}, {logits.device}): an fp16 "
+                          f"overflow? run the model in bfloat16 or float32")
+
+
 def check_logits(logits: torch.Tensor, what: str = "the model's next-token logits") -> None:
-    """Before choosing a token: NaN or +inf anywhere, or a row with no finite logit (-inf is a masked token), is a
-    model that overflowed. Raise NumericalError rather than emit a token (greedy on NaN picks id 0, '!' in GPT-2)
-    or hit torch.multinomial's device-side assert on CUDA. One host sync."""
-    bad = torch.isnan(logits).any() | torch.isposinf(logits).any() | torch.isneginf(logits).all(dim=-1).any()
-    if bool(bad):
-        raise NumericalError(f"{what} hold NaN or infinite values ({logits.dtype}, {logits.device}): an fp16 "
-                             f"overflow? run the model in bfloat16 or float32")
+    """Before choosing a token: NaN or +inf anywhere, or a row with no finite logit, is a model that overflowed.
+    Raise NumericalError rather than emit a token (greedy on NaN picks id 0, '!' in GPT-2) or hit
+    torch.multinomial's device-side assert on CUDA. One host sync (see NonFiniteWatch for loops that avoid it)."""
+    if bool(nonfinite_rows(logits.reshape(-1, logits.size(-1))).any()):
+        raise _nonfinite_error(logits, what)
+
+
+class NonFiniteWatch:
+    """check_logits without a host sync per step, for decoding loops that never read the device otherwise (a GPU
+    can then run ahead of Python). record() notes on the device whether a step's logits were non-finite and gives
+    those rows all-zero scores (a uniform draw: torch.multinomial never sees NaN); check() reads the note once and
+    raises NumericalError. The loop must call check() before anything it produced is used."""
+
+    def __init__(self, device, what: str = "the model's next-token logits"):
+        self.bad = torch.zeros((), dtype=torch.bool, device=device)
+        self.what = what
+        self.dtype = None
+
+    def record(self, logits: torch.Tensor) -> torch.Tensor:
+        rows = nonfinite_rows(logits)
+        self.bad |= rows.any()
+        self.dtype = logits.dtype
+        return logits.masked_fill(rows.unsqueeze(-1), 0.0)
+
+    def check(self) -> None:
+        if bool(self.bad):
+            raise NumericalError(f"{self.what} held NaN or infinite values at some step ({self.dtype}, "
+                                 f"{self.bad.device}): an fp16 overflow? run the model in bfloat16 or float32")
 
 
 # -- TF32 ----------------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..runtime import check_logits, make_generator, multinomial
+from ..runtime import NonFiniteWatch, check_logits, make_generator, multinomial
 from .processors import (EosStop, LogitsProcessorList, MaxTime, MinNewTokens, NoRepeatNGram, RepetitionPenalty,
                          StoppingCriteriaList, StopStrings, Temperature, TopK, TopP, WithoutPadding, as_list)
 _DEFAULT = object()
@@ -87,10 +87,14 @@ def sampling_filters(temperature, top_k=None, top_p=None) -> LogitsProcessorList
     return filters
 
 
-def choose_next(scores: torch.Tensor, greedy: bool, generator: torch.Generator | None = None) -> torch.Tensor:
+def choose_next(scores: torch.Tensor, greedy: bool, generator: torch.Generator | None = None,
+                watch: NonFiniteWatch | None = None) -> torch.Tensor:
     """(B, V) processed scores -> (B,) ids: the argmax, or a draw from their softmax. NaN/inf scores raise
-    NumericalError (never a token chosen from garbage)."""
-    check_logits(scores)
+    NumericalError (never a token chosen from garbage): now, or, with a `watch`, when the loop calls watch.check()."""
+    if watch is None:
+        check_logits(scores)
+    else:
+        scores = watch.record(scores)
     if greedy:
         return scores.argmax(dim=-1)
     return multinomial(scores.softmax(dim=-1), generator)  # drawn where the generator lives (runtime's one rule)
@@ -195,11 +199,14 @@ def _prepare(model, input_ids, attention_mask):
 
 @torch.inference_mode()
 def iter_tokens(model, ids, mask=None, max_new_tokens=100, processors=None, greedy=False, generator=None,
-                criteria=None, pad_id=0, overflow="slide"):
+                criteria=None, pad_id=0, overflow="slide", check_each_step=False):
     """The decoding loop. Yields (new ids (B,), finished (B,) bool, processed scores (B, V)) once per step.
 
     ids (B, T), mask (B, T) left-padding mask or None. processors: a LogitsProcessorList (None: raw scores);
     criteria: a StoppingCriteriaList. Rows that have finished get pad_id as their further "new" ids.
+    Non-finite logits raise NumericalError at their step when the loop reads the device every step anyway
+    (stopping criteria, or check_each_step for a caller that reads each token); otherwise once, after the last
+    step, so that a GPU is never made to wait per token. Either way no result built from them is returned.
     """
     if overflow not in ("slide", "error"):
         raise ConfigError(f"overflow must be 'slide' or 'error', not {overflow!r}")
@@ -219,6 +226,7 @@ def iter_tokens(model, ids, mask=None, max_new_tokens=100, processors=None, gree
     cache = model.new_cache(B, max_len=min(window, total))
     finished = torch.zeros(B, dtype=torch.bool, device=ids.device)
     length, window_start, read_up_to = T, 0, 0  # history[:, read_up_to:length] is not in the cache yet
+    watch = None if criteria or check_each_step else NonFiniteWatch(ids.device)
 
     for _ in range(max_new_tokens):
         if cache.length + (length - read_up_to) > cache.max_len:  # the window is full: slide it
@@ -230,7 +238,7 @@ def iter_tokens(model, ids, mask=None, max_new_tokens=100, processors=None, gree
         scores = logits[:, -1].float()
         if processors:
             scores = processors(history[:, :length], scores)
-        new = choose_next(scores, greedy, generator).masked_fill(finished, pad_id)
+        new = choose_next(scores, greedy, generator, watch).masked_fill(finished, pad_id)
         history[:, length] = new
         length += 1
         if criteria:
@@ -238,6 +246,8 @@ def iter_tokens(model, ids, mask=None, max_new_tokens=100, processors=None, gree
         yield new, finished, scores
         if criteria and bool(finished.all()):
             return
+    if watch is not None:
+        watch.check()
 
 
 def _resolve_eos(model, eos_token_id):
@@ -426,7 +436,7 @@ def stream_text(model, prompt: str, max_new_tokens: int = 100, tokenizer=None, s
     decoder = tokenizer.stream_decoder()
     pending = ""  # decoded text not yet yielded
     steps = iter_tokens(model, ids, mask, max_new_tokens, processors, temperature == 0, generator, criteria,
-                        _pad_id(model, eos), overflow)
+                        _pad_id(model, eos), overflow, check_each_step=True)
     for new, finished, _ in steps:
         token = int(new[0])
         if eos is not None and token == eos:

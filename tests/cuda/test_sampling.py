@@ -94,6 +94,43 @@ def test_overflowing_logits_are_an_error_not_tokens(dirs, device, dtype):
             model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=2, temperature=temperature, seed=0)
 
 
+def test_without_stop_criteria_overflow_is_still_an_error_but_checked_once(dirs, device, dtype, monkeypatch):
+    """No EOS and no stop strings: nothing reads the device per token, so the NaN check is deferred to the end
+    (one host sync per call instead of one per token) and still raises, for greedy and sampled decoding."""
+    import importlib
+
+    from genzoo import runtime
+
+    gen = importlib.import_module("genzoo.gpt2.generate")  # the module (genzoo.gpt2.generate is also a function)
+
+    calls = {"check_logits": 0, "watch.check": 0}
+    real_check, real_watch_check = gen.check_logits, runtime.NonFiniteWatch.check
+
+    def counting_check(*args, **kwargs):
+        calls["check_logits"] += 1
+        return real_check(*args, **kwargs)
+
+    def counting_watch_check(self):
+        calls["watch.check"] += 1
+        return real_watch_check(self)
+
+    monkeypatch.setattr(gen, "check_logits", counting_check)
+    monkeypatch.setattr(runtime.NonFiniteWatch, "check", counting_watch_check)
+    model = load("gpt2", dirs, device, dtype)
+    prompt = torch.tensor([[5, 6, 7]])
+    fine = model.generate(prompt, max_new_tokens=6, temperature=0, eos_token_id=None)
+    assert calls == {"check_logits": 0, "watch.check": 1}
+    assert torch.equal(fine, model.generate(prompt, max_new_tokens=6, temperature=0))  # same tokens as checked
+    with torch.no_grad():
+        model.ln_f.weight.fill_(torch.finfo(dtype).max)
+    for temperature in (0, 1.0):
+        with pytest.raises(NumericalError, match="NaN or infinite values at some step"):
+            model.generate(prompt, max_new_tokens=4, temperature=temperature, seed=0, eos_token_id=None)
+    steps = gen.iter_tokens(model, prompt.to(device), max_new_tokens=3, greedy=True, check_each_step=True)
+    with pytest.raises(NumericalError, match="NaN or infinite"):  # stream_text's way: checked at the first step
+        next(steps)
+
+
 def test_a_nan_image_is_an_error_not_a_black_file(tmp_path, device):
     images = torch.zeros(2, 3, 4, 4, device=device)
     images[1, 0, 0, 0] = float("nan")
