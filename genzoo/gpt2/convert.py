@@ -197,8 +197,9 @@ def with_book_parts(state_dict: dict, config: GPTConfig, head, path) -> tuple[di
         config = dataclasses.replace(config, tie_embeddings=False)
     words = read_book_vocabulary(Path(path).parent)
     if words is not None:
-        config = dataclasses.replace(config, tokenizer={"type": "word", "words": words}, bos_token_id=0,
-                                     eos_token_id=None)
+        # the book generates from the prompt "UNK" when it has no text to start from
+        config = dataclasses.replace(config, tokenizer={"type": "word", "words": words},
+                                     bos_token_id=words.index("UNK") if "UNK" in words else 0, eos_token_id=None)
     return state_dict, config
 
 
