@@ -241,8 +241,10 @@ class NLayerDiscriminator(Network):
         ndf, norm, bias = config.ndf, config.norm, config.norm == "instance"
         mode = PADDINGS[config.padding]
         lrelu = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731
-        conv = lambda c_in, c_out, stride=1, bias=True: nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1,  # noqa: E731
-                                                                  padding_mode=mode, bias=bias)
+
+        def conv(c_in, c_out, stride=1, bias=True):
+            return nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1, padding_mode=mode, bias=bias)
+
         widths = [ndf * min(2 ** i, 8) for i in range(config.n_layers + 1)]
         layers = [ConvNormAct(conv(config.input_nc, ndf, stride=2), None, lrelu())]
         for i in range(1, config.n_layers + 1):
