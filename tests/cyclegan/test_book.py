@@ -87,8 +87,8 @@ def test_book_cyclegan_generator_loads_with_the_same_outputs(tmp_path, torchscri
 class BookBlock(nn.Module):
     def __init__(self, c_in, c_out, stride):
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(c_in, c_out, 4, stride, 1, padding_mode="reflect"), nn.InstanceNorm2d(c_out),
-                                  nn.LeakyReLU(0.2, inplace=True))
+        self.conv = nn.Sequential(nn.Conv2d(c_in, c_out, 4, stride, 1, padding_mode="reflect"),
+                                  nn.InstanceNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True))
 
     def forward(self, x):
         return self.conv(x)
