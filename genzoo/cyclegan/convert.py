@@ -213,6 +213,9 @@ def convert(obj, config: dict, path="<checkpoint>", direction: str = "AtoB") -> 
                           f"reverse mapping is a separate checkpoint (zebra2horse for horse2zebra, latest_net_G_B.pth "
                           f"of a junyanz run, or pass the run folder with direction='BtoA')")
     raw = unwrap_state_dict(obj, path)
+    if is_book_discriminator(raw):
+        raise CheckpointError(f"{path} is the book's ch. 6 CycleGAN discriminator, not a generator: load it with "
+                              f"genzoo.cyclegan.load_discriminator")
     config, state_dict = convert_book_generator(raw, path) if is_book_generator(raw) else \
         convert_junyanz_generator(raw, path)
     return state_dict, config
@@ -235,8 +238,15 @@ def _from_genzoo(state_dict: dict, config: dict, path: Path, direction: str):
 # --- genzoo -> junyanz (a run folder his test.py reads) ----------------------------------------------------------
 
 def junyanz_refusals(config) -> list[str]:
-    """What junyanz's networks.py cannot build from this generator config (his define_G has no option for it)."""
+    """What junyanz's networks.py cannot build from this generator or discriminator config (his define_G / define_D
+    have no option for it)."""
     reasons = []
+    if isinstance(config, DiscriminatorConfig):
+        if config.padding != "zero":
+            reasons.append(f"padding={config.padding!r} (junyanz's PatchGAN zero-pads)")
+        if config.output != "logits":
+            reasons.append(f"output={config.output!r} (junyanz's PatchGAN returns logits; his losses add the sigmoid)")
+        return reasons
     if getattr(config, "arch", "resnet") == "resnet":
         if config.padding_type != "reflect":
             reasons.append(f"padding_type={config.padding_type!r} (junyanz's residual blocks reflect-pad)")
@@ -284,4 +294,48 @@ def convert_book_generator(state_dict: dict, path="<checkpoint>") -> tuple[Gener
     stem, head = renamed["stem.conv.weight"], renamed["head.weight"]
     config = GeneratorConfig(arch="resnet", input_nc=stem.shape[1], output_nc=head.shape[0], ngf=stem.shape[0],
                              n_blocks=n_blocks, norm="instance", down_padding="reflect")
+    return config, renamed
+
+
+# --- the book's ch. 6 CycleGAN discriminator ----------------------------------------------------------------------
+# initial.0 (4x4 stride-2 conv, LeakyReLU), model.i.conv.0 (Block: 4x4 conv, instance norm, LeakyReLU; stride 2 but
+# the last), model.N (4x4 conv to one channel), then a sigmoid; every conv reflect-pads. That is genzoo's PatchGAN
+# with padding="reflect" and output="sigmoid" when its widths double from the first (features=[64, 128, 256, 512]).
+BOOK_DISCRIMINATOR_RENAMES = [
+    (r"^initial\.0\.", "layers.0.conv."),
+    (r"^model\.(\d+)\.conv\.0\.", lambda m: f"layers.{int(m.group(1)) + 1}.conv."),
+]
+
+
+def is_book_discriminator(state_dict: dict) -> bool:
+    keys = clean_state_dict(state_dict)
+    return "initial.0.weight" in keys and "model.0.conv.0.weight" in keys and "last.weight" not in keys
+
+
+def convert_book_discriminator(state_dict: dict, path="<checkpoint>") -> tuple[DiscriminatorConfig, dict]:
+    """The book's ch. 6 Discriminator -> (DiscriminatorConfig, genzoo state dict); the sizes come from the shapes."""
+    from ..checkpoint import rename_keys
+
+    state_dict = clean_state_dict(state_dict)
+    blocks = sorted({int(m.group(1)) for k in state_dict if (m := re.match(r"^model\.(\d+)\.conv\.0\.", k))})
+    if blocks != list(range(len(blocks))) or f"model.{len(blocks)}.weight" not in state_dict:
+        raise CheckpointError(f"{path}: the book's ch. 6 discriminator has blocks model.0 .. model.N-1 and a last conv "
+                              f"model.N; found blocks {blocks} and no model.{len(blocks)}.weight")
+    n_layers = len(blocks)
+    last = f"model.{n_layers}."
+    renamed = rename_keys({k: v for k, v in state_dict.items() if not k.startswith(last)}, BOOK_DISCRIMINATOR_RENAMES)
+    renamed.update({f"layers.{n_layers + 1}.conv.{k[len(last):]}": v for k, v in state_dict.items()
+                    if k.startswith(last)})
+    stray = [k for k in renamed if not re.match(r"^layers\.\d+\.conv\.(weight|bias)$", k)]
+    if stray:
+        raise CheckpointError(f"{path}: keys outside the book's ch. 6 discriminator layout: {stray[:8]}")
+    first = renamed["layers.0.conv.weight"]
+    widths = [first.shape[0]] + [renamed[f"layers.{i + 1}.conv.weight"].shape[0] for i in range(n_layers)]
+    config = DiscriminatorConfig(input_nc=first.shape[1], ndf=widths[0], n_layers=n_layers, norm="instance",
+                                 padding="reflect", output="sigmoid")
+    expected = [config.ndf * 2 ** i for i in range(n_layers + 1)]
+    if widths != expected:
+        raise CheckpointError(f"{path}: the book's discriminator has features {widths}; genzoo's PatchGAN reads only "
+                              f"features that double from the first ({expected}): the book's strides (2, except for "
+                              f"the last width) then match genzoo's")
     return config, renamed

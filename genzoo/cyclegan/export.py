@@ -28,13 +28,14 @@ def export(model, directory, format: str, overwrite: bool = False) -> Path:
             {"latest_net_D_A.pth" if isinstance(model, NLayerDiscriminator) else "latest_net_G_A.pth": model})
     files = {}
     for name, net in nets.items():
+        refusals = convert.junyanz_refusals(net.config)
+        if refusals:
+            raise ConfigError(f"this {'discriminator' if isinstance(net, NLayerDiscriminator) else 'generator'} "
+                              f"cannot be exported as 'junyanz': his networks.py has no option for "
+                              f"{'; '.join(refusals)}. Export it as 'genzoo'")
         if isinstance(net, NLayerDiscriminator):
             files[name] = convert.discriminator_to_junyanz(net.state_dict(), net.config)
             continue
-        refusals = convert.junyanz_refusals(net.config)
-        if refusals:
-            raise ConfigError(f"this generator cannot be exported as 'junyanz': his networks.py has no option for "
-                              f"{'; '.join(refusals)}. Export it as 'genzoo'")
         files[name] = convert.generator_to_junyanz(net.state_dict(), net.config)
     directory = prepare_directory(directory, tuple(files), overwrite)
     for name, state_dict in files.items():

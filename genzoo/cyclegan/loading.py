@@ -56,9 +56,10 @@ def load_cyclegan(path, device="auto", dtype=None) -> CycleGAN:
 
 
 def load_discriminator(path, device="auto", dtype=None):
-    """A junyanz latest_net_D_A.pth / latest_net_D_B.pth -> its PatchGAN discriminator."""
-    from .convert import convert_junyanz_discriminator
-
+    """A junyanz latest_net_D_A.pth / latest_net_D_B.pth, or the book's ch. 6 discriminator (its state dict or its
+    TorchScript file) -> its PatchGAN discriminator."""
     path = Path(path)
-    config, state_dict = convert_junyanz_discriminator(unwrap_state_dict(load_state_dict(path), path), path)
+    raw = unwrap_state_dict(load_state_dict(path), path)
+    config, state_dict = convert.convert_book_discriminator(raw, path) if convert.is_book_discriminator(raw) else \
+        convert.convert_junyanz_discriminator(raw, path)
     return build_and_load(lambda: build_discriminator(config), state_dict, path, device, dtype)

@@ -45,6 +45,7 @@ def _registrar(table: dict, what: str):
 register_generator = _registrar(GENERATORS, "generator")
 register_discriminator = _registrar(DISCRIMINATORS, "discriminator")
 PADDINGS = {"reflect": "reflect", "replicate": "replicate", "zero": "zeros"}
+DISCRIMINATOR_OUTPUTS = {"logits": nn.Identity, "sigmoid": nn.Sigmoid}
 
 
 @dataclass
@@ -93,11 +94,17 @@ class DiscriminatorConfig(Config):
     n_layers: int = 3             # stride-2 layers; 3 gives the 70x70 PatchGAN
     norm: str = "instance"
     arch: str = "patch"           # a registered discriminator backbone: "patch" (PatchGAN), or one of yours
+    padding: str = "zero"         # every conv's padding: "zero" (junyanz) or "reflect" (the book's ch. 6)
+    output: str = "logits"        # "logits" (junyanz; the losses take logits) or "sigmoid" (the book's ch. 6)
 
     def __post_init__(self):
         super().__post_init__()
         if self.norm not in NORMS:
             raise ConfigError(f"norm must be one of {NORMS}, not {self.norm!r}")
+        if self.padding not in PADDINGS:
+            raise ConfigError(f"padding must be one of {tuple(PADDINGS)}, not {self.padding!r}")
+        if self.output not in DISCRIMINATOR_OUTPUTS:
+            raise ConfigError(f"output must be one of {tuple(DISCRIMINATOR_OUTPUTS)}, not {self.output!r}")
         if self.arch not in DISCRIMINATORS:
             raise ConfigError(f"discriminator arch must be one of {sorted(DISCRIMINATORS)}, not {self.arch!r} (add "
                               f"one with @genzoo.cyclegan.register_discriminator)")
@@ -225,24 +232,31 @@ class UnetGenerator(Network):
 
 @register_discriminator("patch")
 class NLayerDiscriminator(Network):
-    """PatchGAN: stride-2 4x4 convs (channels doubling up to 8*ndf), one stride-1 conv, then one logit per patch."""
+    """PatchGAN: stride-2 4x4 convs (channels doubling up to 8*ndf), one stride-1 conv, then one logit per patch
+    (or its sigmoid, with config.output="sigmoid")."""
 
     def __init__(self, config: DiscriminatorConfig):
         super().__init__()
         self.config = config
         ndf, norm, bias = config.ndf, config.norm, config.norm == "instance"
+        mode = PADDINGS[config.padding]
         lrelu = lambda: nn.LeakyReLU(0.2, inplace=True)  # noqa: E731
+
+        def conv(c_in, c_out, stride=1, bias=True):
+            return nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1, padding_mode=mode, bias=bias)
+
         widths = [ndf * min(2 ** i, 8) for i in range(config.n_layers + 1)]
-        layers = [ConvNormAct(nn.Conv2d(config.input_nc, ndf, 4, stride=2, padding=1), None, lrelu())]
+        layers = [ConvNormAct(conv(config.input_nc, ndf, stride=2), None, lrelu())]
         for i in range(1, config.n_layers + 1):
             stride = 2 if i < config.n_layers else 1
-            layers.append(ConvNormAct(nn.Conv2d(widths[i - 1], widths[i], 4, stride=stride, padding=1, bias=bias),
-                                      make_norm(norm, widths[i]), lrelu()))
-        layers.append(ConvNormAct(nn.Conv2d(widths[-1], 1, 4, stride=1, padding=1)))
+            layers.append(ConvNormAct(conv(widths[i - 1], widths[i], stride, bias), make_norm(norm, widths[i]),
+                                      lrelu()))
+        layers.append(ConvNormAct(conv(widths[-1], 1)))
         self.layers = nn.Sequential(*layers)
+        self.output = DISCRIMINATOR_OUTPUTS[config.output]()
 
     def forward(self, x):
-        return self.layers(x)
+        return self.output(self.layers(x))
 
 
 def build_generator(config: GeneratorConfig) -> nn.Module:

@@ -9,7 +9,7 @@ Both map onto genzoo's to_q / to_k / to_v / to_out; `group_norm` is the same eve
 """
 from __future__ import annotations
 
-from ..checkpoint import rename_keys, unwrap_state_dict
+from ..checkpoint import rename_keys, strip_common_prefix, unwrap_state_dict
 from ..errors import CheckpointError, ConfigError, HubError
 from ..nn.spatial import RENAMES, squeeze_conv_projections
 from .unet import UNetConfig
@@ -89,13 +89,13 @@ def config_from_diffusers(config: dict, path="<config.json>") -> UNetConfig:
 def convert(obj, config: dict, path="<checkpoint>") -> tuple[dict, UNetConfig]:
     """A U-Net checkpoint (genzoo's own or diffusers' UNet2DModel) + its config.json -> (state dict, UNetConfig)."""
     state_dict = unwrap_state_dict(obj, path)
+    if "genzoo_family" not in config and is_book_unet(strip_common_prefix(state_dict)):
+        raise CheckpointError(BOOK_UNET_MESSAGE.format(path=path))
     if "genzoo_family" in config:
         if config.get("model", "unet") != "unet":
             raise CheckpointError(f"{path} holds a genzoo diffusion {config.get('model')!r}, not a U-Net")
         return state_dict, UNetConfig.from_dict({k: v for k, v in config.items() if k != "scheduler"}, where=str(path))
     if not config:   # a bare weights file: the U-Net's shape cannot be read from its tensors alone
-        if is_book_unet(state_dict):
-            raise CheckpointError(BOOK_UNET_MESSAGE.format(path=path))
         raise HubError(f"{path} has no config.json beside it (nor unet/config.json): pass the folder that holds both")
     if config.get("_class_name") != "UNet2DModel":
         raise CheckpointError(f"{path}: config.json is neither genzoo's nor a diffusers UNet2DModel's "
@@ -136,7 +136,11 @@ def is_book_unet(state_dict: dict) -> bool:
     return "init_conv.weight" in state_dict and "mid_block1.conv1.weight" in state_dict
 
 
-BOOK_UNET_MESSAGE = ("{path} is the U-Net of the book's ch. 15 (simple-diffusion's layout: post-norm residual "
-                     "blocks, pixel-unshuffle downsampling, linear attention with its own LayerNorm). That is a "
-                     "different architecture from genzoo's DDPM U-Net (diffusers' UNet2DModel), so its weights "
-                     "cannot be mapped onto it; run it with the book's utils/unet_util.py")
+BOOK_UNET_MESSAGE = (
+    "{path} is the U-Net of the book's ch. 15 (markhliu/DGAI utils/unet_util.py, adapted from simple-diffusion). "
+    "genzoo's DDPM U-Net (diffusers' UNet2DModel) cannot compute it, so its weights are refused rather than mapped "
+    "onto a different function: the book's residual blocks normalise after each conv (conv -> GroupNorm -> SiLU, "
+    "the time embedding added after the first, SiLU again before the skip) where genzoo's normalise before "
+    "(GroupNorm -> SiLU -> conv); it downsamples by pixel-unshuffle and a 1x1 conv, attends through 1x1-conv "
+    "projections (4 heads of 32 channels) after a bias-free channel LayerNorm, and embeds timesteps with its own "
+    "sinusoid. Sample it with the book's UNet class (utils/unet_util.py) and its DDIM scheduler (utils/ch14util.py)")

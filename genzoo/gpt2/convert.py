@@ -84,6 +84,9 @@ def from_nanogpt(state_dict: dict, path="<checkpoint>") -> dict:
     return state_dict
 
 
+NANOGPT_ACTIVATION = "gelu"   # nanoGPT's model.py: MLP.gelu = nn.GELU()
+
+
 # n_head cannot be read from shapes. OpenAI's four sizes are known (64-wide heads); any other width needs a config.
 OPENAI_HEADS = {768: 12, 1024: 16, 1280: 20, 1600: 25}
 
@@ -150,6 +153,8 @@ def config_from_nanogpt(model_args: dict, state_dict: dict, chars: str | None = 
 
     `chars`: the alphabet of a character-level model (nanoGPT keeps it in the data folder's meta.pkl).
     A model with GPT-2's vocabulary (>= 50257 rows; nanoGPT pads to 50304) uses GPT-2's BPE.
+    nanoGPT's MLP computes nn.GELU(), the exact erf form, whatever the weights were trained with: so does genzoo's
+    import (activation="gelu"), and its outputs are nanoGPT's own.
     """
     vocab = state_dict["wte.weight"].shape[0]
     if chars is not None:
@@ -159,7 +164,8 @@ def config_from_nanogpt(model_args: dict, state_dict: dict, chars: str | None = 
     else:
         tokenizer, bos, eos = {"type": "unknown"}, 0, None
     return infer_config(state_dict, n_head=model_args.get("n_head"), n_positions=model_args.get("block_size"),
-                        bias=model_args.get("bias"), bos_token_id=bos, eos_token_id=eos, tokenizer=tokenizer)
+                        bias=model_args.get("bias"), bos_token_id=bos, eos_token_id=eos, tokenizer=tokenizer,
+                        activation=NANOGPT_ACTIVATION)
 
 
 # -- the entry point genzoo.loader calls ------------------------------------------------------------------------
@@ -191,8 +197,9 @@ def with_book_parts(state_dict: dict, config: GPTConfig, head, path) -> tuple[di
         config = dataclasses.replace(config, tie_embeddings=False)
     words = read_book_vocabulary(Path(path).parent)
     if words is not None:
-        config = dataclasses.replace(config, tokenizer={"type": "word", "words": words}, bos_token_id=0,
-                                     eos_token_id=None)
+        # the book generates from the prompt "UNK" when it has no text to start from
+        config = dataclasses.replace(config, tokenizer={"type": "word", "words": words},
+                                     bos_token_id=words.index("UNK") if "UNK" in words else 0, eos_token_id=None)
     return state_dict, config
 
 

@@ -5,13 +5,17 @@
     tokenizer_config.json) when the model uses GPT-2's BPE. An untied lm_head is kept (tie_word_embeddings=false).
   * "nanogpt": ckpt.pt with "model" and "model_args", as nanoGPT's train.py writes it (its sample.py loads it),
     plus meta.pkl (stoi/itos) for a character-level model: sample.py looks for it in data/<dataset>/meta.pkl, where
-    <dataset> is ckpt["config"]["dataset"] (set to the output folder's name). nanoGPT computes GELU exactly (erf):
-    a model with GPT-2's tanh GELU runs there with that small difference, as nanoGPT's own GPT-2 import does.
+    <dataset> is ckpt["config"]["dataset"] (set to the output folder's name). nanoGPT's MLP computes GELU exactly
+    (nn.GELU(), erf) and its model_args have no field to say otherwise: a model with GPT-2's tanh GELU (any Hugging
+    Face GPT-2) is still written, as nanoGPT's own GPT.from_pretrained("gpt2") puts those weights into exact-GELU
+    blocks, but with a warning, because nanoGPT's logits then differ slightly from genzoo's. genzoo reads a
+    ckpt.pt back as nanoGPT runs it (activation="gelu"). "huggingface" and "genzoo" keep the tanh GELU exactly.
   * "genzoo": genzoo's own save_pretrained.
 """
 from __future__ import annotations
 
 import pickle
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -65,6 +69,11 @@ def _export_nanogpt(model, config, directory, overwrite) -> Path:
                           + (" or 'huggingface'" if config.tokenizer.get("type") == "gpt2" else ""))
     char = config.tokenizer.get("type") == "char"
     directory = prepare_directory(directory, ("ckpt.pt",) + (("meta.pkl",) if char else ()), overwrite)
+    if config.activation != convert.NANOGPT_ACTIVATION:
+        warnings.warn(f"this model's MLP uses activation={config.activation!r} (GPT-2's tanh approximation of GELU); "
+                      f"nanoGPT's computes the exact GELU (nn.GELU()), so in nanoGPT its logits will differ slightly "
+                      f"from genzoo's, as with nanoGPT's own GPT-2 import. Export as 'huggingface' or 'genzoo' to keep "
+                      f"the tanh GELU exactly", UserWarning, stacklevel=4)
     state_dict, model_args = convert.to_nanogpt(model.state_dict(), config)
     write_torch(directory / "ckpt.pt", {"model": state_dict, "model_args": model_args, "iter_num": 0,
                                         "best_val_loss": float("inf"),

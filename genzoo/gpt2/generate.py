@@ -403,9 +403,10 @@ def generate_text(model, prompt, max_new_tokens: int = 100, tokenizer=None, stop
     for i, row in enumerate(rows):
         p, enc = prompts[i // n], encoded[i // n]
         start = len(enc) if enc else 1  # an empty prompt was started from bos_token_id
-        completion = tokenizer.decode(row[start:], skip_special=True)
-        if enc and getattr(tokenizer, "name", None) == "word" and completion[:1].isalnum():
-            completion = " " + completion  # words after a prompt are separated from it by a space
+        if enc and hasattr(tokenizer, "continuation"):   # words: separated from the prompt as within a text
+            completion = tokenizer.continuation(row[start:], enc)
+        else:
+            completion = tokenizer.decode(row[start:], skip_special=True)
         texts.append(p + _cut_at_stop(completion, stop))
     if n > 1:
         texts = [texts[i:i + n] for i in range(0, len(texts), n)]

@@ -29,6 +29,11 @@ from ..pretrained import Config, PretrainedModel
 from . import fast_decode, kernels
 
 
+# config.activation -> F.gelu's `approximate`: GPT-2 (OpenAI, transformers' "gelu_new") uses the tanh approximation;
+# nanoGPT's nn.GELU() is the exact erf form.
+GELU_APPROXIMATIONS = {"gelu_tanh": "tanh", "gelu": "none"}
+
+
 @dataclass
 class GPTConfig(Config):
     model_type = "gpt"
@@ -55,8 +60,8 @@ class GPTConfig(Config):
         super().__post_init__()
         if self.n_embd % self.n_head:
             raise ConfigError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if self.activation not in ("gelu_tanh", "gelu"):
-            raise ConfigError(f"activation must be 'gelu_tanh' or 'gelu', not {self.activation!r}")
+        if self.activation not in GELU_APPROXIMATIONS:
+            raise ConfigError(f"activation must be one of {tuple(GELU_APPROXIMATIONS)}, not {self.activation!r}")
         for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be a positive integer, not {getattr(self, name)!r}")
@@ -148,7 +153,7 @@ class MLP(nn.Module):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, config.mlp_width, bias=config.bias)
         self.c_proj = nn.Linear(config.mlp_width, config.n_embd, bias=config.bias)
-        self.approximate = "tanh" if config.activation == "gelu_tanh" else "none"
+        self.approximate = GELU_APPROXIMATIONS[config.activation]
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):

@@ -192,14 +192,21 @@ def tokenizer_from_config(spec: dict | None):
 
 
 class WordTokenizer:
-    """One token per word or punctuation mark, lower-cased: the word-level tokenizer of the book's ch. 12 GPT.
+    """One token per word or punctuation mark, lower-cased: the word-level tokenizer of the book's ch. 12 GPT
+    (markhliu/DGAI, ch12TrainGPTfromScratch.ipynb), with the book's rules:
 
-    Text is lower-cased, every punctuation mark of the vocabulary is split off as its own token, and the rest is
-    split on whitespace; decode joins with spaces and glues punctuation back to the word before it. The
-    vocabulary (token id -> word) lives in the model's config.json: {"type": "word", "words": [...]}.
+      * encode: lower-case, newlines to spaces, a space on each side of every punctuation mark (a one-character
+        word that is neither a letter nor a digit), split on whitespace; a word outside the vocabulary becomes
+        "UNK" when the vocabulary has it (the book appends "UNK" to its words), else is refused;
+      * decode: words joined by spaces, except none before a closing mark (”).:;!?,-‘’) and none after an opening
+        one (“(-‘’).
+    The vocabulary (token id -> word) lives in the model's config.json: {"type": "word", "words": [...]}.
     """
 
     name = "word"
+    UNKNOWN = "UNK"
+    CLOSING = frozenset("”).:;!?,-‘’")   # no space before these
+    OPENING = frozenset("“(-‘’")         # no space after these
 
     def __init__(self, words):
         words = [str(w) for w in words]
@@ -207,7 +214,8 @@ class WordTokenizer:
             raise ConfigError("a word tokenizer needs a non-empty vocabulary without repeats")
         self.words = words
         self.stoi = {w: i for i, w in enumerate(words)}
-        self.punctuation = [w for w in words if len(w) == 1 and not w.isalnum() and not w.isspace()]
+        self.punctuation = [w for w in words if len(w) == 1 and not (w.isalpha() or w.isdigit() or w.isspace())]
+        self.unknown_id = self.stoi.get(self.UNKNOWN)
         self.vocab_size = len(words)
         self.eot_id = None
 
@@ -221,6 +229,8 @@ class WordTokenizer:
         if not isinstance(text, str):
             raise ConfigError(f"encode() takes a str, not {type(text).__name__}")
         pieces = self.split(text)
+        if self.unknown_id is not None:
+            return [self.stoi.get(p, self.unknown_id) for p in pieces]
         unknown = sorted({p for p in pieces if p not in self.stoi})
         if unknown:
             raise ConfigError(f"words not in this model's vocabulary: {unknown[:10]!r} ({self.vocab_size} words known)")
@@ -229,14 +239,28 @@ class WordTokenizer:
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
 
-    def decode(self, ids, skip_special: bool = False) -> str:
+    def separator(self, before: str | None, word: str) -> str:
+        """What goes between two words (before=None: nothing precedes)."""
+        return "" if before is None or word in self.CLOSING or before in self.OPENING else " "
+
+    def join(self, ids, before: str | None = None) -> str:
+        """The words of `ids` as text; `before`: the word they follow (the text then starts with its separator)."""
         try:
-            text = " ".join(self.words[int(i)] for i in ids)
+            words = [self.words[int(i)] for i in ids]
         except IndexError:
             raise ConfigError(f"token ids out of this vocabulary (0..{self.vocab_size - 1})") from None
-        for mark in self.punctuation:
-            text = text.replace(f" {mark}", mark)
-        return text
+        pieces = []
+        for word in words:
+            pieces += [self.separator(before, word), word]
+            before = word
+        return "".join(pieces)
+
+    def decode(self, ids, skip_special: bool = False) -> str:
+        return self.join(ids)
+
+    def continuation(self, ids, prompt_ids) -> str:
+        """The text of `ids` generated after a prompt: it starts with the separator from the prompt's last word."""
+        return self.join(ids, before=self.words[int(prompt_ids[-1])] if len(prompt_ids) else None)
 
     def decode_bytes(self, ids) -> bytes:
         return self.decode(ids).encode("utf-8")
@@ -252,14 +276,16 @@ class WordTokenizer:
 
 
 class WordStreamDecoder:
-    """Streams the words that continue a prompt: a space before each word, none before punctuation."""
+    """Streams the words that continue a prompt, each with its separator (the prompt counts as a word before)."""
 
     def __init__(self, tokenizer: WordTokenizer):
         self.tokenizer = tokenizer
+        self.before = ""   # the prompt: not an opening mark, so the first word gets a space unless it closes
 
     def add(self, token_id: int) -> str:
-        word = self.tokenizer.decode([token_id])
-        return word if word in self.tokenizer.punctuation else " " + word
+        text = self.tokenizer.join([token_id], before=self.before)
+        self.before = self.tokenizer.words[int(token_id)]
+        return text
 
     def flush(self) -> str:
         return ""

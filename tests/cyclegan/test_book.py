@@ -1,12 +1,18 @@
-"""The book's ch. 6 CycleGAN generator (Learn Generative AI with PyTorch), re-created from its description: a
-resnet generator with instance norm whose modules are initial / down_blocks / res_blocks / up_blocks / last, every
-conv reflect-padded (also the downsampling ones, which junyanz zero-pads), saved with torch.save(state_dict)."""
+"""The book's ch. 6 CycleGAN (Learn Generative AI with PyTorch), its layouts re-created from the structure of
+utils/ch06util.py in markhliu/DGAI:
+  * the generator: a resnet generator with instance norm (affine=False: no norm keys) whose modules are initial /
+    down_blocks / res_blocks / up_blocks / last, every conv reflect-padded (also the downsampling ones, which
+    junyanz zero-pads);
+  * the discriminator: initial (4x4 stride-2 conv, LeakyReLU) / model (Blocks of 4x4 conv, instance norm,
+    LeakyReLU, stride 2 but for the last width; then a 4x4 conv to one channel), every conv reflect-padded, and a
+    sigmoid on the output;
+saved with torch.save(state_dict), or with torch.jit.script(...).save."""
 import pytest
 import torch
 import torch.nn as nn
 
 from genzoo import cyclegan
-from genzoo.errors import ConfigError
+from genzoo.errors import CheckpointError, ConfigError
 from genzoo.export import export
 
 from .reference import randomize
@@ -76,3 +82,64 @@ def test_book_cyclegan_generator_loads_with_the_same_outputs(tmp_path, torchscri
     assert cyclegan.from_pretrained(tmp_path / "saved", device="cpu").config.down_padding == "reflect"
     with pytest.raises(ConfigError, match="down_padding='reflect'"):
         export(G, tmp_path / "junyanz", "junyanz")
+
+
+class BookBlock(nn.Module):
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(c_in, c_out, 4, stride, 1, padding_mode="reflect"),
+                                  nn.InstanceNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True))
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class BookDiscriminator(nn.Module):
+    def __init__(self, in_channels=3, features=(8, 16, 32, 64)):
+        super().__init__()
+        self.initial = nn.Sequential(nn.Conv2d(in_channels, features[0], 4, 2, 1, padding_mode="reflect"),
+                                     nn.LeakyReLU(0.2, inplace=True))
+        layers, c = [], features[0]
+        for f in features[1:]:
+            layers.append(BookBlock(c, f, stride=1 if f == features[-1] else 2))
+            c = f
+        layers.append(nn.Conv2d(c, 1, 4, 1, 1, padding_mode="reflect"))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return torch.sigmoid(self.model(self.initial(x)))
+
+
+@pytest.mark.parametrize("torchscript", [False, True], ids=["state-dict", "torchscript"])
+def test_book_cyclegan_discriminator_loads_with_the_same_outputs(tmp_path, torchscript):
+    book = randomize(BookDiscriminator())
+    path = tmp_path / "disc_A.pth"
+    if torchscript:
+        torch.jit.script(book).save(str(path))
+    else:
+        torch.save(book.state_dict(), path)
+    D = cyclegan.load_discriminator(path, device="cpu")
+    c = D.config
+    assert (c.ndf, c.n_layers, c.padding, c.output, c.input_nc) == (8, 3, "reflect", "sigmoid", 3)
+    x = torch.rand(2, 3, 64, 48, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        expected = book(x)
+        assert expected.shape == (2, 1, 6, 4)
+        torch.testing.assert_close(D(x), expected, atol=1e-5, rtol=1e-5)
+    # genzoo's own format keeps the padding and the sigmoid; junyanz's PatchGAN has neither
+    D.save_pretrained(tmp_path / "saved")
+    with pytest.raises(ConfigError, match="padding='reflect'.*output='sigmoid'"):
+        export(D, tmp_path / "junyanz", "junyanz")
+
+
+def test_book_discriminator_is_not_taken_for_a_generator(tmp_path):
+    torch.save(BookDiscriminator().state_dict(), tmp_path / "disc_A.pth")
+    with pytest.raises(CheckpointError, match="book's ch. 6 CycleGAN discriminator.*load_discriminator"):
+        cyclegan.from_pretrained(tmp_path / "disc_A.pth", device="cpu")
+
+
+def test_book_discriminator_with_widths_genzoo_cannot_build_is_refused(tmp_path):
+    # features (8, 16, 64, 64): the book's strides follow "the last width", which genzoo's PatchGAN cannot express
+    torch.save(BookDiscriminator(features=(8, 16, 64, 64)).state_dict(), tmp_path / "disc.pth")
+    with pytest.raises(CheckpointError, match=r"features \[8, 16, 64, 64\].*double"):
+        cyclegan.load_discriminator(tmp_path / "disc.pth", device="cpu")

@@ -1,5 +1,6 @@
-"""The book's GAN artefacts: ch. 3's curve generator saved with torch.jit.script, ch. 4's anime-face DCGAN saved as a
-bare nn.Sequential (state dict keys "0.weight": pytorch/examples' layout without `main.`), also as TorchScript."""
+"""The book's GAN artefacts: ch. 3's curve generator and discriminator (as in markhliu/DGAI ch03_GANs.ipynb) saved
+with torch.jit.script; ch. 4's anime-face DCGAN saved as a bare nn.Sequential (state dict keys "0.weight":
+pytorch/examples' layout without `main.`), also as TorchScript."""
 import pytest
 import torch
 import torch.nn as nn
@@ -51,6 +52,23 @@ def test_book_anime_dcgan_loads_with_the_same_outputs(tmp_path, torchscript):
         images = G(z[:, :, None, None])
         torch.testing.assert_close(ours_G(z), images, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(ours_D.probability(images), D(images).flatten(), atol=1e-5, rtol=1e-5)
+
+
+def book_curve_discriminator():
+    """ch03_GANs.ipynb's D: Linear/ReLU/Dropout(0.3) three times, then Linear to one output and a sigmoid."""
+    return nn.Sequential(nn.Linear(2, 256), nn.ReLU(), nn.Dropout(0.3), nn.Linear(256, 128), nn.ReLU(), nn.Dropout(0.3),
+                         nn.Linear(128, 64), nn.ReLU(), nn.Dropout(0.3), nn.Linear(64, 1), nn.Sigmoid())
+
+
+def test_book_curve_discriminator_loads_with_its_relu(tmp_path):
+    torch.manual_seed(0)
+    D = randomize(book_curve_discriminator()).eval()
+    path = save(D, tmp_path / "curve_D.pt", torchscript=True)
+    # ReLU or LeakyReLU cannot be read from the weights: the book's is ReLU
+    ours = gan.discriminator_from_pretrained(path, device="cpu", config={"d_activation": "relu", "d_dropout": 0.3})
+    x = torch.randn(5, 2, generator=torch.Generator().manual_seed(1)) * 5
+    with torch.no_grad():
+        torch.testing.assert_close(ours.probability(x), D(x).flatten(), atol=1e-5, rtol=1e-5)
 
 
 def test_book_curve_generator_torchscript_loads(tmp_path):

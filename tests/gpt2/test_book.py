@@ -1,8 +1,12 @@
 """The book's ch. 12 word-level GPT (Learn Generative AI with PyTorch): an untied lm_head, a pickled vocabulary.
 
-The layout is re-created here from the book's description (a minGPT-style model: transformer.wte/wpe/h/ln_f with
-nn.Linear attention and MLP, a causal-mask buffer named attn.bias, tanh GELU, and an lm_head that is NOT tied to
-wte), saved the way its notebook saves it: torch.save(model.state_dict()) plus the word_to_int dict pickled.
+The layout is re-created here from the book's code (markhliu/DGAI, ch12TrainGPTfromScratch.ipynb): a minGPT-style
+model, transformer.wte/wpe/drop/h/ln_f, nn.Linear attention with a causal-mask buffer named attn.bias, an MLP
+ModuleDict (c_fc, c_proj, a parameter-free tanh GELU, dropout), biases everywhere, and an lm_head without bias that
+is NOT tied to wte; saved as the notebook saves it, torch.save(model.state_dict()) every few epochs (GPTe20.pth).
+The notebook keeps its vocabulary in memory; the book's word-level chapters pickle word_to_int
+(files/word_to_int.p), which genzoo reads beside the weights. The book's text processing is re-created in
+book_tokens / book_text below.
 """
 import math
 import pickle
@@ -128,3 +132,68 @@ def test_a_vocabulary_pickle_holding_code_is_refused(book_checkpoint):
         pickle.dump({"the": WordTokenizer}, f)  # a class reference: never unpickled
     with pytest.raises(ConfigError, match="not the book's vocabulary"):
         gpt2.from_pretrained(path, device="cpu", config={"n_head": 1})
+
+
+BOOK_TEXT = "He said, \"It's the (old) man's boat - or the sea?\"\n'No,' the boy said. \"Go & fish!\""
+CLOSING, OPENING = "”).:;!?,-‘’", "“(-‘’"   # the book's generate(): no space before / after these
+
+
+def book_typography(text):
+    """The book's first step: straight quotes become curly ones, by what follows (") or precedes (')."""
+    chars = list(text)
+    for i, c in enumerate(chars):
+        if c == '"':
+            chars[i] = "”" if i + 1 == len(chars) or chars[i + 1] in " \n" else "“"
+        elif c == "'" and i > 0 and chars[i - 1] not in " \n":
+            chars[i] = "’"
+    return "".join(chars)
+
+
+def book_tokens(text):
+    """The book's tokenization: lower-case, newlines to spaces, every non-letter non-digit padded by spaces, split;
+    the vocabulary is the words by falling count, then "UNK"."""
+    text = text.lower().replace("\n", " ")
+    punctuation = [c for c in set(text) if not c.isalpha() and not c.isdigit()]
+    for c in punctuation:
+        text = text.replace(c, f" {c} ")
+    return text.split(), punctuation
+
+
+def book_text(words):
+    """The book's decoding: join by spaces, then drop the space before a closing mark and after an opening one."""
+    text = " ".join(words)
+    for c in CLOSING:
+        text = text.replace(f" {c}", c)
+    for c in OPENING:
+        text = text.replace(f"{c} ", c)
+    return text
+
+
+def test_word_tokenizer_follows_the_books_text_processing():
+    from collections import Counter
+
+    tokens, _ = book_tokens(book_typography(BOOK_TEXT))
+    counts = Counter(tokens)
+    words = sorted(counts, key=counts.get, reverse=True) + ["UNK"]
+    tok = WordTokenizer(words)
+    ids = tok.encode(book_typography(BOOK_TEXT))
+    assert [words[i] for i in ids] == tokens
+    assert tok.decode(ids) == book_text(tokens)
+    assert "“it’s the (old) man’s boat-or the sea?”" in tok.decode(ids)   # the book's typography comes back
+    # a word the book never saw is "UNK", as in its generate(): word_to_int.get(w, UNK)
+    assert tok.encode("the whale") == [tok.stoi["the"], tok.stoi["UNK"]]
+    # streamed words continue a prompt with the same spacing
+    stream = tok.stream_decoder()
+    assert "".join(stream.add(i) for i in ids) == " " + book_text(tokens)
+
+
+def test_book_vocabulary_with_unk_starts_from_it(tmp_path):
+    words = WORDS + ["UNK"]
+    torch.manual_seed(0)
+    torch.save(BookGPT(len(words)).state_dict(), tmp_path / "GPTe20.pth")
+    with open(tmp_path / "word_to_int.p", "wb") as f:
+        pickle.dump({w: i for i, w in enumerate(words)}, f)
+    model = gpt2.from_pretrained(tmp_path / "GPTe20.pth", device="cpu", config={"n_head": 1})
+    assert model.config.bos_token_id == words.index("UNK")   # the book's prompt="UNK" for unconditional text
+    text = model.generate_text("The whale and the", max_new_tokens=3, seed=0)
+    assert text.startswith("The whale and the")

@@ -1,15 +1,17 @@
 """GPT exports: transformers and a re-creation of nanoGPT load them and compute the same logits; genzoo reads them back."""
 
+import dataclasses
+
 import pytest
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from genzoo import gpt2
 from genzoo.errors import ConfigError
 from genzoo.export import export
 from genzoo.gpt2.convert import _PlainDataUnpickler
 from genzoo.gpt2.model import GPT, GPTConfig
+
+from .nanogpt_reference import NanoGPT, load_like_nanogpt_sample
 
 transformers = pytest.importorskip("transformers")
 
@@ -66,55 +68,6 @@ def test_huggingface_keys_are_what_transformers_writes(tmp_path):
     assert all(a[k].shape == b[k].shape for k in a)
 
 
-class NanoBlock(nn.Module):
-    """nanoGPT's model.py Block, re-created for the test (nanoGPT is not a package)."""
-
-    def __init__(self, n_embd, n_head, bias):
-        super().__init__()
-        self.n_head = n_head
-        self.ln_1 = nn.LayerNorm(n_embd, bias=bias)
-        self.attn = nn.Module()
-        self.attn.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)
-        self.attn.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
-        self.ln_2 = nn.LayerNorm(n_embd, bias=bias)
-        self.mlp = nn.Module()
-        self.mlp.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
-        self.mlp.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
-
-    def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = self.attn.c_attn(self.ln_1(x)).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
-        x = x + self.attn.c_proj(y)
-        return x + self.mlp.c_proj(F.gelu(self.mlp.c_fc(self.ln_2(x))))  # nn.GELU(): the exact erf form
-
-
-class NanoGPT(nn.Module):
-    def __init__(self, n_layer, n_head, n_embd, block_size, bias, vocab_size, dropout):
-        super().__init__()
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(vocab_size, n_embd), wpe=nn.Embedding(block_size, n_embd),
-            h=nn.ModuleList(NanoBlock(n_embd, n_head, bias) for _ in range(n_layer)),
-            ln_f=nn.LayerNorm(n_embd, bias=bias)))
-        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
-        self.transformer.wte.weight = self.lm_head.weight
-
-    def forward(self, idx):
-        x = self.transformer.wte(idx) + self.transformer.wpe(torch.arange(idx.shape[1]))
-        for block in self.transformer.h:
-            x = block(x)
-        return self.lm_head(self.transformer.ln_f(x))
-
-
-def load_like_nanogpt_sample(path) -> NanoGPT:
-    """What nanoGPT's sample.py does with ckpt.pt (strict load_state_dict of checkpoint["model"])."""
-    checkpoint = torch.load(path, weights_only=True)
-    model = NanoGPT(**checkpoint["model_args"])
-    model.load_state_dict(checkpoint["model"])
-    return model.eval()
-
-
 @pytest.mark.parametrize("bias", [True, False])
 def test_nanogpt_export_loads_in_nanogpt_with_the_same_logits(tmp_path, bias):
     model = tiny(activation="gelu", bias=bias)
@@ -127,7 +80,8 @@ def test_nanogpt_export_loads_in_nanogpt_with_the_same_logits(tmp_path, bias):
 
 def test_character_model_round_trips_through_nanogpt_with_its_alphabet(tmp_path):
     chars = "\n !',.:;?ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    model = tiny(vocab_size=len(chars), tokenizer={"type": "char", "chars": chars}, bos_token_id=0, eos_token_id=None)
+    model = tiny(vocab_size=len(chars), tokenizer={"type": "char", "chars": chars}, bos_token_id=0, eos_token_id=None,
+                 activation="gelu")
     export(model, tmp_path, "nanogpt")
     with open(tmp_path / "meta.pkl", "rb") as f:
         meta = _PlainDataUnpickler(f).load()   # plain data only, as genzoo reads nanoGPT's meta.pkl
@@ -164,3 +118,53 @@ def test_existing_files_are_not_overwritten_unless_asked(tmp_path):
 def test_unknown_format_names_the_formats(tmp_path):
     with pytest.raises(ConfigError, match="huggingface, nanogpt"):
         export(tiny(), tmp_path, "onnx")
+
+
+def scaled_up(model, std=0.3, seed=0):
+    """Weights large enough that the tanh and the exact GELU give logits far more than 1e-5 apart."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * std)
+    return model.eval()
+
+
+def write_nanogpt_ckpt(model: NanoGPT, model_args: dict, path, prefix="_orig_mod."):
+    """ckpt.pt as nanoGPT's train.py writes it: raw_model.state_dict() (under torch.compile's prefix), model_args."""
+    torch.save({"model": {prefix + k: v for k, v in model.state_dict().items()}, "model_args": model_args,
+                "iter_num": 10, "best_val_loss": torch.tensor(2.0), "config": {"dataset": "openwebtext"}}, path)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_nanogpt_ckpt_loads_with_nanogpts_own_outputs(tmp_path, bias):
+    """nanoGPT's MLP is nn.GELU() (exact): genzoo's import equals nanoGPT's model on the same ckpt.pt."""
+    args = dict(n_layer=2, n_head=4, n_embd=32, block_size=16, bias=bias, vocab_size=50304, dropout=0.0)
+    torch.manual_seed(0)
+    ref = scaled_up(NanoGPT(**args))
+    write_nanogpt_ckpt(ref, args, tmp_path / "ckpt.pt")
+    model = gpt2.from_pretrained(tmp_path / "ckpt.pt", device="cpu")
+    assert model.config.activation == "gelu"
+    x = ids(50304, n=16)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=1e-5)
+        # the test can tell the two GELUs apart: the same weights with the tanh form are far off
+        tanh = GPT(dataclasses.replace(model.config, activation="gelu_tanh")).eval()
+        tanh.load_state_dict(model.state_dict())
+        assert (tanh(x) - ref(x)).abs().max() > 1e-4
+
+
+def test_tanh_gelu_model_to_nanogpt_warns_and_says_what_differs(tmp_path):
+    model = tiny()  # GPT-2's tanh GELU, as every Hugging Face GPT-2
+    with pytest.warns(UserWarning, match="tanh approximation.*exact GELU.*'huggingface' or 'genzoo'"):
+        export(model, tmp_path, "nanogpt")
+    ref = load_like_nanogpt_sample(tmp_path / "ckpt.pt")   # what nanoGPT runs: the same weights, exact GELU
+    back = gpt2.from_pretrained(tmp_path / "ckpt.pt", device="cpu")
+    assert back.config.activation == "gelu"
+    x = ids(model.config.vocab_size)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+def test_exact_gelu_model_to_nanogpt_does_not_warn(tmp_path, recwarn):
+    export(tiny(activation="gelu"), tmp_path, "nanogpt")
+    assert not [w for w in recwarn if "GELU" in str(w.message)]

@@ -150,7 +150,8 @@ def test_url_of_one_weights_file(tmp_path, monkeypatch):
     from genzoo import hub
 
     torch.manual_seed(0)
-    source = gpt2.GPT(gpt2.GPTConfig(vocab_size=50, n_positions=16, n_embd=128, n_layer=1, n_head=2)).eval()
+    source = gpt2.GPT(gpt2.GPTConfig(vocab_size=50, n_positions=16, n_embd=128, n_layer=1, n_head=2,
+                                     activation="gelu")).eval()   # nanoGPT's exact GELU
     monkeypatch.setenv("GENZOO_CACHE", str(tmp_path))
     url = "https://example.com/tiny-gpt2/ckpt.pt"
     cached = hub.url_cache_path(url)

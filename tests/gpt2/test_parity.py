@@ -158,7 +158,7 @@ def _nanogpt_checkpoint(model, path, wrapper="_orig_mod.", with_mask_buffer=True
 def test_nanogpt_ckpt(tmp_path, bias, wrapper):
     torch.manual_seed(0)
     source = gpt2.GPT(gpt2.GPTConfig(vocab_size=65, n_positions=32, n_embd=48, n_layer=2, n_head=3, bias=bias,
-                                     tokenizer={"type": "char", "chars": "x"})).eval()
+                                     activation="gelu", tokenizer={"type": "char", "chars": "x"})).eval()
     _nanogpt_checkpoint(source, tmp_path / "ckpt.pt", wrapper, with_mask_buffer=bias)
     model = gpt2.from_pretrained(tmp_path, device="cpu")
     assert model.config.bias is bias and model.config.n_head == 3
