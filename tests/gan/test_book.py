@@ -1,6 +1,8 @@
 """The book's GAN artefacts: ch. 3's curve generator and discriminator (as in markhliu/DGAI ch03_GANs.ipynb) saved
 with torch.jit.script; ch. 4's anime-face DCGAN saved as a bare nn.Sequential (state dict keys "0.weight":
-pytorch/examples' layout without `main.`), also as TorchScript."""
+pytorch/examples' layout without `main.`), also as TorchScript (the book saves G with torch.jit.script). The
+re-creations have the book's layers in the book's order, at smaller widths (the book's are 512/256/128/64: the
+loader reads the widths from the shapes)."""
 import pytest
 import torch
 import torch.nn as nn
