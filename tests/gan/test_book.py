@@ -81,3 +81,21 @@ def test_book_curve_generator_torchscript_loads(tmp_path):
     z = torch.randn(5, 2, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         torch.testing.assert_close(ours(z), G(z), atol=1e-5, rtol=1e-5)
+
+
+def test_book_number_gan_loads_as_one_hot_vectors(tmp_path):
+    """ch. 3's number GAN: G is one Linear(100, 100) + ReLU emitting a 100-wide one-hot-like vector, D one
+    Linear(100, 1) + Sigmoid, both saved with torch.jit.script. 100 values would be read as a 10x10 image, so the
+    shape and the ReLU output are named."""
+    torch.manual_seed(0)
+    G = randomize(nn.Sequential(nn.Linear(100, 100), nn.ReLU()))
+    D = randomize(nn.Sequential(nn.Linear(100, 1), nn.Sigmoid()))
+    g_path, d_path = save(G, tmp_path / "num_gen.pt", True), save(D, tmp_path / "num_dis.pt", True)
+    ours_G = gan.from_pretrained(g_path, device="cpu", config={"data_shape": [100], "output_activation": "relu"})
+    ours_D = gan.discriminator_from_pretrained(d_path, device="cpu")
+    z = torch.randn(10, 100, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        numbers = G(z)
+        torch.testing.assert_close(ours_G(z), numbers, atol=1e-5, rtol=1e-5)
+        assert torch.equal(ours_G(z).argmax(-1), numbers.argmax(-1))  # the integers the book reads off
+        torch.testing.assert_close(ours_D.probability(numbers), D(numbers).flatten(), atol=1e-5, rtol=1e-5)
