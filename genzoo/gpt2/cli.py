@@ -98,6 +98,9 @@ def eval(argv: list[str]) -> int:  # noqa: A001 (the command's name)
                              "the last 10%%, which the embedded model did not train on)")
     parser.add_argument("--stride", type=int, default=None, help="tokens between windows (default: --max-length)")
     parser.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the context)")
+    parser.add_argument("--weighting", choices=("guide", "token"), default="guide",
+                        help="guide: transformers' perplexity guide's number (each window's mean loss times its "
+                             "targets - 1); token: every scored token counts once (differs with overlap)")
     parser.add_argument("--max-chars", type=int, default=None, help="only the first this many characters")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default=None)
@@ -121,7 +124,7 @@ def eval(argv: list[str]) -> int:  # noqa: A001 (the command's name)
         text = text[:args.max_chars]
     model = from_pretrained(args.model, device=args.device, dtype=args.dtype)
     result = {"model": args.model, "family": "gpt2", "data": source,
-              **evaluate_text(model, text, stride=args.stride, max_length=args.max_length)}
+              **evaluate_text(model, text, stride=args.stride, max_length=args.max_length, weighting=args.weighting)}
     return print_result(result, args.json)
 
 
