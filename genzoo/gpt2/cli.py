@@ -181,7 +181,7 @@ def train(argv: list[str]) -> int:
     parser.add_argument("--no-bias", dest="bias", action="store_false", help="no biases in Linear and LayerNorm")
     args = parse_args(parser, argv)
     result = run_training(config_from_args(TrainConfig, args))
-    if int(os.environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0 and not result.eval_only:  # an evaluation (--steps 0) printed itself
         losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
         print(f"step {result.step}: {losses} ({result.seconds:.0f} s); saved to {result.out_dir} "
               f"(genzoo generate --model {result.out_dir})")
