@@ -305,3 +305,22 @@ def test_steps_0_evaluates_without_training_in_every_family(tmp_path, capsys, fa
         assert main(["train", family, "--out", str(run), "--steps", "0", *extra, *session, *options]) == 2
         assert "never replaces a run" in capsys.readouterr().err
     assert _files(run) == before
+
+
+def test_steps_0_in_pix2pix_and_a_conditional_wgan_gp(tmp_path):
+    from genzoo.cyclegan.train import TrainConfig as CycleConfig
+    from genzoo.cyclegan.train import train as train_cyclegan
+    from genzoo.gan.train import TrainConfig as GANConfig
+    from genzoo.gan.train import train as train_gan
+
+    session = dict(device="cpu", progress=False, steps=0)
+    pix2pix = train_cyclegan(CycleConfig(out_dir=str(tmp_path / "p2p"), mode="pix2pix", data="mnist-invert", ngf=4,
+                                         ndf=2, n_layers_d=1, batch_size=16, **session))
+    assert pix2pix.eval_only and set(pix2pix.losses) == {"G_gan", "G_L1", "D_real", "D_fake"}
+    gan = dict(data="mnist", loss="wgan-gp", conditional=True, ngf=8, ndf=8, batch_size=256, **session)
+    first = train_gan(GANConfig(out_dir=str(tmp_path / "a"), **gan))
+    again = train_gan(GANConfig(out_dir=str(tmp_path / "b"), **gan))
+    assert set(first.losses) == {"loss_d", "loss_g", "d_real", "d_fake"} and first.losses == again.losses  # seeded
+    assert first.losses["loss_d"] > first.losses["d_fake"] - first.losses["d_real"]  # the gradient penalty is in
+    for folder in ("p2p", "a", "b"):
+        assert [p.name for p in (tmp_path / folder).iterdir()] == ["log.jsonl"]

@@ -219,6 +219,7 @@ def eval_losses(generator, discriminator, samples, labels, cfg: TrainConfig, dev
     conditional = generator.num_classes > 0
     index = training.eval_indices(len(samples), cfg.seed)
     noise = torch.Generator().manual_seed(cfg.seed)
+    penalty_points = torch.Generator(device=device).manual_seed(cfg.seed)  # where the penalty's lines are drawn
     sums = dict.fromkeys(("loss_d", "loss_g", "d_real", "d_fake"), 0.0)
     for chunk in index.split(cfg.batch_size):
         real = samples[chunk].to(device)
@@ -231,7 +232,7 @@ def eval_losses(generator, discriminator, samples, labels, cfg: TrainConfig, dev
             loss_g = losses.generator_loss(cfg.loss, d_fake)
         if cfg.loss == "wgan-gp":  # the penalty needs gradients with respect to the inputs (none reach a weight)
             with torch.enable_grad():
-                penalty = losses.gradient_penalty(discriminator, real, fake.float(), y, generator=noise)
+                penalty = losses.gradient_penalty(discriminator, real, fake.float(), y, penalty_points)
             loss_d = loss_d + cfg.gp_weight * penalty.detach()
         for name, value in (("loss_d", loss_d), ("loss_g", loss_g), ("d_real", d_real.mean()),
                             ("d_fake", d_fake.mean())):
