@@ -269,7 +269,7 @@ EVAL_ONLY = {
             {"loss", "rec", "kl", "heldout_recon"}),
     "gan": (["--data", "curve", "--batch-size", "64"], {"loss_d", "loss_g", "d_real", "d_fake"}),
     "cyclegan": (["--data", "mnist-invert", "--ngf", "2", "--n-blocks", "1", "--ndf", "2", "--n-layers-d", "1",
-                  "--batch-size", "16"], {"G_gan", "cycle", "idt", "D_A", "D_B"}),
+                  "--batch-size", "16", "--decay-start", "1"], {"G_gan", "cycle", "idt", "D_A", "D_B"}),
 }
 
 

@@ -91,7 +91,7 @@ class TrainConfig(training.TrainConfig):
         if isinstance(self.size, int):
             self.size = (self.size, self.size)
         self.size = tuple(self.size) if self.size is not None else None
-        if self.decay_start is not None and not 0 <= self.decay_start <= self.steps:
+        if self.decay_start is not None and self.steps and not 0 <= self.decay_start <= self.steps:  # 0: eval only
             raise ConfigError(f"decay_start must be between 0 and steps ({self.steps}), not {self.decay_start}")
 
 
