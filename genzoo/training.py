@@ -466,7 +466,8 @@ class Run:
             module.load_state_dict(self.state["models"][name])
         for name, optimizer in (optimizers or {}).items():
             optimizer.load_state_dict(self.state["optimizers"][name])
-        set_rng_state(self.state["rng"][min(self.dist.rank, len(self.state["rng"]) - 1)], self.data_rng)
+        rank = min(self.dist.rank, len(self.state["rng"]) - 1)  # steps=0 may evaluate with another process count
+        set_rng_state(self.state["rng"][rank], self.data_rng)
         return self.state.get("extra", {})
 
     # -- logging

@@ -28,7 +28,8 @@ NEG = -1.0e9  # "impossible", kept finite so that sums and comparisons stay well
 def check_beam_options(length_penalty, early_stopping) -> None:
     number = isinstance(length_penalty, (int, float)) and not isinstance(length_penalty, bool)
     if not number or not math.isfinite(length_penalty):
-        raise ConfigError(f"length_penalty must be a finite number (1.0: average log-prob, 0: sum), not {length_penalty!r}")
+        raise ConfigError(f"length_penalty must be a finite number (1.0: average log-prob, 0: sum), "
+                          f"not {length_penalty!r}")
     if early_stopping not in (True, False, "never"):
         raise ConfigError(f"early_stopping must be True, False or 'never', not {early_stopping!r}")
 

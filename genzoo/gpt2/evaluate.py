@@ -71,7 +71,8 @@ def _scored(begin: int, end: int, targets: int) -> int:
 def _check_windows(model, stride, max_length) -> tuple[int, int]:
     max_length = model.config.n_positions if max_length is None else max_length
     stride = max_length if stride is None else stride
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= model.config.n_positions:
+    window = model.config.n_positions
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or not 2 <= max_length <= window:
         raise ConfigError(f"max_length must be an integer in 2..{model.config.n_positions} (the context window), "
                           f"not {max_length!r}")
     if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= max_length:

@@ -201,7 +201,8 @@ def test_cli_generate_options(capsys):
     assert main(["generate", "x", "--repetition-penalty", "-1"]) == 2
     assert "repetition_penalty" in capsys.readouterr().err
     # every bad value is refused before the model loads and before any text is printed
-    for argv, option in ((["--num-beams", "0"], "--num-beams"), (["--num-beams", "2", "--temperature", "0.7"], "sample"),
+    for argv, option in ((["--num-beams", "0"], "--num-beams"),
+                         (["--num-beams", "2", "--temperature", "0.7"], "sample"),
                          (["--num-beams", "2", "--top-p", "0.9"], "sample"), (["--max-time", "-3"], "max_time"),
                          (["--min-new-tokens", "-1"], "min_new_tokens"), (["--no-repeat-ngram-size", "-2"], "ngram"),
                          (["--num-beams", "2", "--length-penalty", "nan"], "length_penalty")):
