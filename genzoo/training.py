@@ -647,7 +647,8 @@ def add_common_arguments(parser, defaults: TrainConfig, epochs: bool = False) ->
     parser.add_argument("--out", dest="out_dir", default=defaults.out_dir, help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out with its own settings")
     parser.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in all")
+    parser.add_argument("--steps", type=int, default=defaults.steps,
+                        help="optimizer steps in all (0: evaluate the starting model, train nothing)")
     if epochs:
         parser.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the data (replaces --steps)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="examples per optimizer step")
