@@ -14,6 +14,13 @@ The rules are the same everywhere: a fresh run never replaces a folder holding a
 resume needs train_state.pt; a resume takes the run's own architecture and data from the saved config, and a
 setting given now that contradicts it is an error.
 
+steps=0 (`--steps 0`, nanoGPT's eval_only) evaluates the starting model and trains nothing: the model a run would
+start from (a fresh one, init_from, the model passed to train(), or with resume the run's saved model) is
+evaluated as the family's loop evaluates (its validation loss, or the losses its loop logs), the record is printed
+and returned (TrainResult.eval_only), and no model, checkpoint, train_state.pt or sample is written. In a new
+out_dir the record is the one line of its log.jsonl; a folder that already holds a run is never modified: with
+resume it is only read (nothing is written, its log included), and without resume it is refused, overwrite or not.
+
 A loop built on this module looks like (see genzoo/gpt2/train.py for a whole one):
 
     with Run(config, family="gpt2", run_fields=RUN_FIELDS) as run:
@@ -72,7 +79,7 @@ class TrainConfig:
     dtype: str = "auto"           # autocast: "auto" (bf16 on CUDA where supported, else fp16; fp32 on CPU),
                                   # "float32", "bfloat16", "float16" (CUDA only; with a saved GradScaler)
     seed: int = 0
-    steps: int = 500              # optimizer steps in all (a resume may raise it to train on)
+    steps: int = 500              # optimizer steps in all (a resume may raise it to train on); 0: evaluate only
     epochs: int | None = None     # if set, steps = epochs * (steps in one pass over the data)
     batch_size: int = 16          # examples per optimizer step (per process under DDP)
     lr: float = 1e-3
@@ -86,7 +93,9 @@ class TrainConfig:
 
     def __post_init__(self):
         self.out_dir = os.fspath(self.out_dir)
-        for name in ("steps", "batch_size", "grad_accum", "save_every", "log_every"):
+        if int(self.steps) < 0:
+            raise ConfigError(f"steps must be >= 0 (0 evaluates the starting model without training), not {self.steps}")
+        for name in ("batch_size", "grad_accum", "save_every", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, not {getattr(self, name)}")
         for name in ("keep_every", "sample_every"):
@@ -104,6 +113,11 @@ class TrainConfig:
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"threads must be >= 1, not {self.threads}")
 
+    @property
+    def eval_only(self) -> bool:
+        """steps=0 without epochs: evaluate the starting model, train nothing (see the module docstring)."""
+        return self.steps == 0 and not self.epochs
+
     def total_steps(self, steps_per_epoch: int) -> int:
         """Optimizer steps of the whole run: epochs * steps_per_epoch when epochs is set, else steps."""
         return self.epochs * max(1, steps_per_epoch) if self.epochs else self.steps
@@ -117,6 +131,14 @@ class TrainResult:
     history: list = field(default_factory=list)   # every log line written by this call
     seconds: float = 0.0
     model: object = None                          # the trained model (for GANs: the generator)
+    eval_only: bool = False                       # steps=0: losses hold the starting model's evaluation
+
+
+def eval_indices(n: int, seed: int, limit: int = 1024) -> torch.Tensor:
+    """The examples an evaluation uses: all n, or a seeded random `limit` of them (the same at every call)."""
+    if n <= limit:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + 12_345))[:limit]
 
 
 # --- the state file ---------------------------------------------------------------------------------------------
@@ -335,6 +357,7 @@ class Run:
         self.out_dir = Path(config.out_dir).expanduser()
         self.dist = Distributed(config.device)
         try:
+            self.eval_only = config.eval_only  # as asked now: a resume must not bring the run's epochs back
             self.state = self._check_folder(config)
             if self.state is not None:
                 config = resolve_resume_config(config, self.state["config"], BASE_RUN_FIELDS + tuple(run_fields),
@@ -374,12 +397,17 @@ class Run:
             if state.get("family") != self.family:
                 raise CheckpointError(f"cannot resume {self.out_dir}: it holds a {state.get('family')} run, not "
                                       f"{self.family}")
-            if len(state["rng"]) != self.dist.world:
+            if len(state["rng"]) != self.dist.world and not self.eval_only:
                 raise ConfigError(f"{self.out_dir} was trained by {len(state['rng'])} process(es); resume it with "
                                   f"the same number (now {self.dist.world}) so every rank gets its own data back")
-            self._truncate_log(int(state["step"]))
+            if not self.eval_only:
+                self._truncate_log(int(state["step"]))
             return state
         holds_run = state_path.is_file() or (self.out_dir / LOG_NAME).is_file() or (self.out_dir / "config.json").is_file()
+        if holds_run and self.eval_only:
+            raise ConfigError(f"steps=0 only evaluates and never replaces a run: {self.out_dir} already holds a "
+                              f"training run or model. Evaluate that run in place with resume (--resume; its folder "
+                              f"is only read), or choose another --out; nothing was changed")
         if holds_run and not config.overwrite:
             raise ConfigError(f"{self.out_dir} already holds a training run or model: resume it (--resume), choose "
                               f"another --out, or pass --overwrite to replace it; nothing was changed")
@@ -438,7 +466,8 @@ class Run:
             module.load_state_dict(self.state["models"][name])
         for name, optimizer in (optimizers or {}).items():
             optimizer.load_state_dict(self.state["optimizers"][name])
-        set_rng_state(self.state["rng"][self.dist.rank], self.data_rng)
+        rank = min(self.dist.rank, len(self.state["rng"]) - 1)  # steps=0 may evaluate with another process count
+        set_rng_state(self.state["rng"][rank], self.data_rng)
         return self.state.get("extra", {})
 
     # -- logging
@@ -511,6 +540,26 @@ class Run:
         if self.config.keep_every and step % self.config.keep_every == 0:
             save_model(self.out_dir / CHECKPOINTS_DIR / f"step-{step}")
         plot_losses(self.out_dir / LOG_NAME, self.out_dir / PLOT_NAME)
+
+    def evaluation(self, metrics: dict, model=None) -> TrainResult:
+        """steps=0: record the starting model's evaluation (metrics: name -> number, averaged over ranks), print it,
+        and write it to log.jsonl in a new run folder (a resumed run's folder is only read). Nothing else is
+        written."""
+        record = {"step": self.step, **{k: round(self.dist.mean(float(v)), 6) for k, v in metrics.items()},
+                  "seconds": round(self.seconds, 2)}
+        self.history.append(record)
+        if self.dist.main:
+            if self.state is None:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                with open(self.out_dir / LOG_NAME, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+            where = f"{self.out_dir}/{LOG_NAME}" if self.state is None else "not written: the run's folder is only read"
+            print(f"evaluation of the {self.family} model at step {self.step} (steps=0, nothing trained): "
+                  + " ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
+                  + f" ({where})", flush=True)
+        result = self.result(model)
+        result.eval_only = True
+        return result
 
     def result(self, model=None) -> TrainResult:
         last = self.history[-1] if self.history else {}
@@ -598,7 +647,8 @@ def add_common_arguments(parser, defaults: TrainConfig, epochs: bool = False) ->
     parser.add_argument("--out", dest="out_dir", default=defaults.out_dir, help="run folder")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out with its own settings")
     parser.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="optimizer steps in all")
+    parser.add_argument("--steps", type=int, default=defaults.steps,
+                        help="optimizer steps in all (0: evaluate the starting model, train nothing)")
     if epochs:
         parser.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the data (replaces --steps)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="examples per optimizer step")

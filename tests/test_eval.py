@@ -38,6 +38,10 @@ def test_eval_gpt_on_a_text_file(tmp_path, capsys):
     assert result["perplexity"] == pytest.approx(gpt2.perplexity(model, path, stride=32), rel=1e-6)
     assert result["tokens"] == len(text) - 1 and 1 < result["perplexity"] < 10  # a trained model: ~6 on Shakespeare
     assert result["bits_per_char"] == pytest.approx(result["loss"] / 0.6931471805599453, rel=1e-6)
+    assert result["weighting"] == "guide"  # transformers' perplexity guide's number; --weighting token: each token once
+    once = _eval(capsys, "shakespeare-char", str(path), "--stride", "32", "--weighting", "token")
+    assert once["perplexity"] == pytest.approx(gpt2.perplexity(model, path, stride=32, weighting="token"), rel=1e-6)
+    assert once["tokens"] == result["tokens"] and once["perplexity"] != result["perplexity"]
     default = _eval(capsys, "shakespeare-char", "--max-chars", "2000")  # DATA defaults to Tiny Shakespeare's val
     assert default["data"] == "tiny shakespeare (val)" and default["tokens"] > 1900
     assert main(["eval", "shakespeare-char", str(tmp_path / "missing.txt")]) == 2

@@ -107,11 +107,12 @@ def test_resume_takes_the_runs_settings_and_refuses_contradictions():
 
 
 def test_config_checks():
-    for bad in (dict(steps=0), dict(grad_accum=0), dict(batch_size=2, grad_accum=3), dict(dtype="fp8"),
+    for bad in (dict(steps=-1), dict(grad_accum=0), dict(batch_size=2, grad_accum=3), dict(dtype="fp8"),
                 dict(keep_every=-1), dict(lr=0), dict(epochs=0)):
         with pytest.raises(ConfigError):
             training.TrainConfig(**bad)
     assert training.TrainConfig(epochs=3).total_steps(7) == 21 and training.TrainConfig(steps=5).total_steps(7) == 5
+    assert training.TrainConfig(steps=0).eval_only and not training.TrainConfig(steps=0, epochs=2).eval_only
     with pytest.raises(ConfigError, match="CUDA"):
         training.resolve_precision("float16", torch.device("cpu"))
     assert training.resolve_precision("auto", torch.device("cpu")) == torch.float32
@@ -257,3 +258,69 @@ def test_every_family_trains_under_torchrun_with_two_processes(tmp_path, family,
     state = torch.load(tmp_path / "train_state.pt", weights_only=True)
     assert state["step"] == 2 and len(state["rng"]) == 2
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1  # rank 0 writes, once
+
+
+# (the options of a tiny run, the numbers its evaluation reports) for every family's `genzoo train`
+EVAL_ONLY = {
+    "gpt2": (["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--batch-size", "4",
+              "--eval-iters", "2"], {"train_loss", "val_loss"}),
+    "diffusion": (["--block-out-channels", "8", "16", "--norm-groups", "4", "--batch-size", "16"], {"loss"}),
+    "vae": (["--kind", "mlp", "--hidden", "16", "--latent-dim", "2", "--batch-size", "256"],
+            {"loss", "rec", "kl", "heldout_recon"}),
+    "gan": (["--data", "curve", "--batch-size", "64"], {"loss_d", "loss_g", "d_real", "d_fake"}),
+    "cyclegan": (["--data", "mnist-invert", "--ngf", "2", "--n-blocks", "1", "--ndf", "2", "--n-layers-d", "1",
+                  "--batch-size", "16", "--decay-start", "1"], {"G_gan", "cycle", "idt", "D_A", "D_B"}),
+}
+
+
+def _files(folder):
+    return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("family", list(EVAL_ONLY))
+def test_steps_0_evaluates_without_training_in_every_family(tmp_path, capsys, family):
+    """`genzoo train F --steps 0`: the starting model's evaluation, printed; a new folder gets the one log line and
+    nothing else; a trained run is evaluated in place with --resume and left byte for byte as it was; a run is
+    never replaced by an evaluation, --overwrite or not."""
+    from genzoo.cli import main
+
+    options, metrics = EVAL_ONLY[family]
+    session = ["--device", "cpu", "--no-progress", "--threads", "1"]
+    fresh = tmp_path / "fresh"
+    assert main(["train", family, "--out", str(fresh), "--steps", "0", *session, *options]) == 0
+    printed = capsys.readouterr().out
+    assert f"evaluation of the {family} model at step 0" in printed
+    assert sorted(p.name for p in fresh.iterdir()) == ["log.jsonl"]
+    (record,) = [json.loads(line) for line in (fresh / "log.jsonl").read_text().splitlines()]
+    assert record["step"] == 0 and set(record) - {"step", "seconds"} == metrics
+    assert all(np.isfinite(record[k]) for k in metrics)
+    run = tmp_path / "run"
+    assert main(["train", family, "--out", str(run), "--steps", "2", *session, *options]) == 0
+    before = _files(run)
+    capsys.readouterr()
+    assert main(["train", family, "--out", str(run), "--steps", "0", "--resume", *session]) == 0
+    printed = capsys.readouterr().out
+    assert f"evaluation of the {family} model at step 2" in printed and "only read" in printed
+    for extra in ([], ["--overwrite"]):
+        assert main(["train", family, "--out", str(run), "--steps", "0", *extra, *session, *options]) == 2
+        assert "never replaces a run" in capsys.readouterr().err
+    assert _files(run) == before
+
+
+def test_steps_0_in_pix2pix_and_a_conditional_wgan_gp(tmp_path):
+    from genzoo.cyclegan.train import TrainConfig as CycleConfig
+    from genzoo.cyclegan.train import train as train_cyclegan
+    from genzoo.gan.train import TrainConfig as GANConfig
+    from genzoo.gan.train import train as train_gan
+
+    session = dict(device="cpu", progress=False, steps=0)
+    pix2pix = train_cyclegan(CycleConfig(out_dir=str(tmp_path / "p2p"), mode="pix2pix", data="mnist-invert", ngf=4,
+                                         ndf=2, n_layers_d=1, batch_size=16, **session))
+    assert pix2pix.eval_only and set(pix2pix.losses) == {"G_gan", "G_L1", "D_real", "D_fake"}
+    gan = dict(data="mnist", loss="wgan-gp", conditional=True, ngf=8, ndf=8, batch_size=256, **session)
+    first = train_gan(GANConfig(out_dir=str(tmp_path / "a"), **gan))
+    again = train_gan(GANConfig(out_dir=str(tmp_path / "b"), **gan))
+    assert set(first.losses) == {"loss_d", "loss_g", "d_real", "d_fake"} and first.losses == again.losses  # seeded
+    assert first.losses["loss_d"] > first.losses["d_fake"] - first.losses["d_real"]  # the gradient penalty is in
+    for folder in ("p2p", "a", "b"):
+        assert [p.name for p in (tmp_path / folder).iterdir()] == ["log.jsonl"]

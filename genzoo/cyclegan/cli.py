@@ -84,6 +84,8 @@ def train(argv) -> int:
         parser.error("give --data-a and --data-b, or --data mnist-invert")
     size = None if not args.size else (args.size[0], args.size[0]) if len(args.size) == 1 else tuple(args.size[:2])
     result = run_training(config_from_args(TrainConfig, args, size=size))
+    if result.eval_only:  # --steps 0: the evaluation was printed, nothing saved
+        return 0
     print(f"saved to {result.out_dir} (genzoo translate {result.out_dir} in.png out.png; samples in "
           f"{result.out_dir}/samples)")
     return 0

@@ -23,6 +23,8 @@ The run folder is genzoo.training's: the generators (cyclegan.from_pretrained(ou
 direction="BtoA" G_B; a pix2pix run folder holds its one generator), train_state.pt (all networks, optimizers,
 image pools, per-rank RNG), log.jsonl, loss.png, samples/step-N.png, checkpoints/. `genzoo translate out_dir
 in.png out.png` translates with it.
+steps=0 evaluates the starting networks instead: the losses the loop logs, on a seeded 64 images of each domain
+(eval_losses), nothing trained or saved (genzoo.training has the rules).
 """
 from __future__ import annotations
 
@@ -89,7 +91,7 @@ class TrainConfig(training.TrainConfig):
         if isinstance(self.size, int):
             self.size = (self.size, self.size)
         self.size = tuple(self.size) if self.size is not None else None
-        if self.decay_start is not None and not 0 <= self.decay_start <= self.steps:
+        if self.decay_start is not None and self.steps and not 0 <= self.decay_start <= self.steps:  # 0: eval only
             raise ConfigError(f"decay_start must be between 0 and steps ({self.steps}), not {self.decay_start}")
 
 
@@ -284,6 +286,44 @@ def pix2pix_step(run, nets: Pix2Pix, a, b, opt_g, opt_d, config: TrainConfig) ->
     return sums
 
 
+@torch.no_grad()
+def eval_losses(nets, images_a: torch.Tensor, images_b: torch.Tensor, cfg: TrainConfig, size, device) -> dict:
+    """steps=0: the losses the loop logs, for the networks as they are: a seeded 64 images of each domain (aligned
+    pairs for pix2pix; centre crops of `size` when load_size is set), all networks in eval mode, and the
+    discriminators judging the current fakes (no image pool). CycleGAN: G_gan, cycle, idt, D_A, D_B; pix2pix:
+    G_gan, G_L1, D_real, D_fake."""
+    nets.eval()
+    mode, pix2pix = cfg.gan_mode, cfg.mode == "pix2pix"
+    index_a = training.eval_indices(len(images_a), cfg.seed, limit=64)
+    index_b = index_a if pix2pix else training.eval_indices(len(images_b), cfg.seed + 1, limit=64)
+    n = min(len(index_a), len(index_b))
+    a_all, b_all = images_a[index_a[:n]], images_b[index_b[:n]]
+    if cfg.load_size:
+        a_all, b_all = center_crop(a_all, size), center_crop(b_all, size)
+    if not pix2pix and cfg.lambda_identity > 0 and a_all.shape[1] != b_all.shape[1]:
+        raise ConfigError("the identity loss needs domains with the same channels: set lambda_identity=0")
+    sums = {}
+    for a, b in zip(a_all.split(cfg.batch_size), b_all.split(cfg.batch_size)):
+        a, b = a.to(device), b.to(device)
+        if pix2pix:
+            fake_b = nets.G(a)
+            fake_logits = nets.D(torch.cat([a, fake_b], 1)).float()
+            losses = {"G_gan": gan_loss(fake_logits, True, mode), "G_L1": torch.nn.functional.l1_loss(fake_b, b),
+                      "D_real": gan_loss(nets.D(torch.cat([a, b], 1)).float(), True, mode),
+                      "D_fake": gan_loss(fake_logits, False, mode)}
+        else:
+            fake_b, fake_a = nets.G_A(a), nets.G_B(b)
+            losses = {"G_gan": gan_loss(nets.D_A(fake_b), True, mode) + gan_loss(nets.D_B(fake_a), True, mode),
+                      "cycle": cycle_loss(nets.G_B(fake_b), a) + cycle_loss(nets.G_A(fake_a), b),
+                      "idt": (identity_loss(nets.G_A(b), b) + identity_loss(nets.G_B(a), a)
+                              if cfg.lambda_identity > 0 else torch.zeros(())),
+                      "D_A": 0.5 * (gan_loss(nets.D_A(b), True, mode) + gan_loss(nets.D_A(fake_b), False, mode)),
+                      "D_B": 0.5 * (gan_loss(nets.D_B(a), True, mode) + gan_loss(nets.D_B(fake_a), False, mode))}
+        for name, value in losses.items():
+            sums[name] = sums.get(name, 0.0) + value.item() * len(a)
+    return {name: value / n for name, value in sums.items()}
+
+
 # --- the loop -------------------------------------------------------------------------------------------------------
 
 def train(config: TrainConfig, data=None, model=None) -> training.TrainResult:
@@ -314,6 +354,8 @@ def train(config: TrainConfig, data=None, model=None) -> training.TrainResult:
             if name in extra:
                 pool.load_state_dict(extra[name])
                 pool.images = [x.to(device) for x in pool.images]
+        if run.eval_only:
+            return run.evaluation(eval_losses(nets, images_a, images_b, cfg, size, device), nets.eval())
         n_a, n_b = len(images_a), len(images_b)
         total = cfg.total_steps(training.steps_per_epoch(max(n_a, n_b), cfg.batch_size, run.dist.world))
         run.progress(total)

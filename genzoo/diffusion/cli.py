@@ -115,6 +115,8 @@ def train(argv) -> int:
     cfg = config_from_args(TrainConfig, args, size=size, block_out_channels=tuple(args.block_out_channels),
                            attention=tuple(level in attention_levels for level in range(levels)))
     result = run(cfg)
+    if result.eval_only:  # --steps 0: the evaluation was printed, nothing saved
+        return 0
     print(f"trained {result.step} steps -> {result.out_dir} (sample it: genzoo sample {result.out_dir})")
     return 0
 

@@ -11,6 +11,8 @@ AdamW, cosine learning rate with linear warmup, an EMA copy of the weights (what
 mixed precision per config.dtype. The run folder is genzoo.training's: the EMA U-Net (diffusion.from_pretrained
 and `genzoo sample out_dir` load it, with its scheduler config), train_state.pt (raw and EMA weights, optimizer,
 per-rank RNG), log.jsonl, loss.png, samples/step-N.png (16 images, 20 DDIM steps, fixed seed), checkpoints/.
+steps=0 evaluates the starting EMA U-Net instead: the loop's denoising loss on a seeded 256 of the images (no
+validation split) with seeded timesteps and noise (eval_loss), nothing trained or saved (see genzoo.training).
 """
 from __future__ import annotations
 
@@ -127,6 +129,24 @@ def denoising_loss(prediction: torch.Tensor, noise: torch.Tensor, kind: str = "m
     return F.l1_loss(prediction, noise) if kind == "l1" else F.mse_loss(prediction, noise)
 
 
+@torch.no_grad()
+def eval_loss(unet, scheduler, images: torch.Tensor, cfg: TrainConfig, device) -> dict:
+    """steps=0: the loop's loss for `unet` (the EMA: what a run saves and samples), on a seeded 256 of the images
+    with seeded timesteps t ~ U{0..T-1} and noise, in eval mode."""
+    unet.eval()
+    index = training.eval_indices(len(images), cfg.seed, limit=256)
+    g = torch.Generator().manual_seed(cfg.seed)
+    total = 0.0
+    for chunk in index.split(cfg.batch_size):
+        x0 = images[chunk]
+        t = torch.randint(0, scheduler.num_train_timesteps, (len(x0),), generator=g)
+        noise = torch.randn(x0.shape, generator=g)
+        x0, t, noise = x0.to(device), t.to(device), noise.to(device)
+        prediction = unet(scheduler.add_noise(x0, noise, t), t).float()
+        total += denoising_loss(prediction, noise, cfg.loss).item() * len(x0)
+    return {"loss": total / len(index)}
+
+
 def train(config: TrainConfig, data: torch.Tensor | None = None, model: UNet | None = None) -> training.TrainResult:
     """Run the loop; out_dir ends up holding the EMA U-Net. data: None (config.data) or images (N, C, H, W) in
     [-1, 1]; model: a U-Net to train instead of one built from the config. result.model is the EMA U-Net."""
@@ -142,6 +162,8 @@ def train(config: TrainConfig, data: torch.Tensor | None = None, model: UNet | N
         schedule_config = {k: v for k, v in scheduler.config.items() if k != "_class_name"}
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         run.restore(models={"model": model, "ema": ema}, optimizers={"optimizer": optimizer})
+        if run.eval_only:
+            return run.evaluation(eval_loss(ema, scheduler, images, cfg, device), ema)
         total = cfg.total_steps(training.steps_per_epoch(n, cfg.batch_size, run.dist.world))
         run.progress(total)
 

@@ -147,6 +147,8 @@ def train(argv) -> int:
     args = parse_args(parser, argv)
     size = None if not args.size else (args.size[0], args.size[0]) if len(args.size) == 1 else tuple(args.size[:2])
     result = run_training(config_from_args(TrainConfig, args, size=size))
+    if result.eval_only:  # --steps 0: the evaluation was printed, nothing saved
+        return 0
     losses = ", ".join(f"{k} {v:.3f}" for k, v in result.losses.items() if k in ("loss_d", "loss_g"))
     print(f"trained {result.step} steps: {losses}. Run folder: {result.out_dir} "
           f"(genzoo sample {result.out_dir} --out grid.png)")

@@ -11,6 +11,8 @@ Conditional GANs feed both networks the real batch's labels (G draws fakes of th
 The run folder is genzoo.training's: both networks in one genzoo folder (gan.from_pretrained(out_dir) and
 `genzoo sample out_dir` give the generator), train_state.pt, log.jsonl (loss_d, loss_g, d_real, d_fake),
 loss.png, samples/step-N.png from fixed noise (.txt rows for the vector GANs) and checkpoints/step-N/.
+steps=0 evaluates the starting networks instead: the losses the loop logs, on a seeded 1,024 of the data (a GAN
+has no validation split), nothing updated or saved (eval_losses; genzoo.training has the rules).
 """
 from __future__ import annotations
 
@@ -177,6 +179,8 @@ def train(config: TrainConfig, data=None, model=None) -> training.TrainResult:
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d or cfg.lr, betas=(cfg.beta1, 0.999))
         nets, opts = {"generator": generator, "discriminator": discriminator}, {"g": opt_g, "d": opt_d}
         run.restore(models=nets, optimizers=opts)
+        if run.eval_only:
+            return run.evaluation(eval_losses(generator, discriminator, samples, labels, cfg, device), generator)
         n = len(samples)
         total = cfg.total_steps(training.steps_per_epoch(n, cfg.batch_size, run.dist.world))
         run.progress(total)
@@ -204,6 +208,36 @@ def train(config: TrainConfig, data=None, model=None) -> training.TrainResult:
         generator.eval()
         discriminator.eval()
         return run.result(generator)
+
+
+def eval_losses(generator, discriminator, samples, labels, cfg: TrainConfig, device) -> dict:
+    """steps=0: loss_d, loss_g, d_real and d_fake as the loop logs them (loss_d with WGAN-GP's penalty), on a
+    seeded 1,024 of the samples with seeded noise, both networks in eval mode (BatchNorm's running statistics),
+    nothing updated."""
+    generator.eval()
+    discriminator.eval()
+    conditional = generator.num_classes > 0
+    index = training.eval_indices(len(samples), cfg.seed)
+    noise = torch.Generator().manual_seed(cfg.seed)
+    penalty_points = torch.Generator(device=device).manual_seed(cfg.seed)  # where the penalty's lines are drawn
+    sums = dict.fromkeys(("loss_d", "loss_g", "d_real", "d_fake"), 0.0)
+    for chunk in index.split(cfg.batch_size):
+        real = samples[chunk].to(device)
+        y = labels[chunk].to(device) if conditional else None
+        z = torch.randn(len(real), generator.latent_dim, generator=noise).to(device)
+        with torch.no_grad():
+            fake = generator(z, y)
+            d_real, d_fake = discriminator(real, y).float(), discriminator(fake, y).float()
+            loss_d = losses.discriminator_loss(cfg.loss, d_real, d_fake)
+            loss_g = losses.generator_loss(cfg.loss, d_fake)
+        if cfg.loss == "wgan-gp":  # the penalty needs gradients with respect to the inputs (none reach a weight)
+            with torch.enable_grad():
+                penalty = losses.gradient_penalty(discriminator, real, fake.float(), y, penalty_points)
+            loss_d = loss_d + cfg.gp_weight * penalty.detach()
+        for name, value in (("loss_d", loss_d), ("loss_g", loss_g), ("d_real", d_real.mean()),
+                            ("d_fake", d_fake.mean())):
+            sums[name] += value.item() * len(real)
+    return {name: value / len(index) for name, value in sums.items()}
 
 
 def train_step(run, generator, discriminator, opt_g, opt_d, parts, cfg, n_critic, step, conditional) -> dict:

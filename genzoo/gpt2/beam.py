@@ -16,6 +16,8 @@ num_beams finished hypotheses and early_stopping=True, or after max_new_tokens.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..errors import ConfigError
@@ -25,8 +27,9 @@ NEG = -1.0e9  # "impossible", kept finite so that sums and comparisons stay well
 
 def check_beam_options(length_penalty, early_stopping) -> None:
     number = isinstance(length_penalty, (int, float)) and not isinstance(length_penalty, bool)
-    if not number or length_penalty != length_penalty:  # NaN is not equal to itself
-        raise ConfigError(f"length_penalty must be a number (1.0: average log-prob, 0: sum), not {length_penalty!r}")
+    if not number or not math.isfinite(length_penalty):
+        raise ConfigError(f"length_penalty must be a finite number (1.0: average log-prob, 0: sum), "
+                          f"not {length_penalty!r}")
     if early_stopping not in (True, False, "never"):
         raise ConfigError(f"early_stopping must be True, False or 'never', not {early_stopping!r}")
 

@@ -28,7 +28,8 @@ def generate(argv: list[str]) -> int:
                         help="decode step: eager (default), or a fixed-shape one: static, compile, cuda_graph (CUDA)")
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     parser.add_argument("--max-new-tokens", type=int, default=100)
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 means greedy (default 0.8)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="0 means greedy (default 0.8; beam search does not sample: 0)")
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--top-p", type=float, default=None)
     parser.add_argument("--seed", type=int, default=None)
@@ -57,21 +58,34 @@ def generate(argv: list[str]) -> int:
 
         torch.set_num_threads(args.threads)
 
+    from ..errors import ConfigError
     from . import from_pretrained
-    from .generate import build_processors, check_sampling
+    from .beam import check_beam_options
+    from .generate import build_criteria, build_processors, check_sampling
 
-    check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)  # fail before a long load
+    # bad values fail here, before a long load
+    beams = args.num_beams != 1
+    if args.num_beams < 1:
+        raise ConfigError(f"--num-beams must be >= 1, not {args.num_beams}")
+    if beams and (args.temperature not in (None, 0, 1) or args.top_k is not None or args.top_p is not None):
+        raise ConfigError("beam search (--num-beams > 1) does not sample: leave out --temperature, --top-k and "
+                          "--top-p, or use --num-beams 1 to sample")
+    if beams:
+        check_beam_options(args.length_penalty, True)
+    temperature = (0 if beams else 0.8) if args.temperature is None else args.temperature
+    check_sampling(args.max_new_tokens, temperature, args.top_k, args.top_p)
     controls = dict(repetition_penalty=args.repetition_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size,
                     min_new_tokens=args.min_new_tokens, max_time=args.max_time)
-    build_processors(args.temperature, args.top_k, args.top_p, args.repetition_penalty, args.no_repeat_ngram_size,
-                     None)  # bad values fail here, before a long load
+    build_processors(temperature, args.top_k, args.top_p, args.repetition_penalty, args.no_repeat_ngram_size,
+                     args.min_new_tokens, eos_token_id=0)
+    build_criteria(max_time=args.max_time)
     dtype, quantize = _decode_precision(args.dtype, args.quantize, args.device)
     model = from_pretrained(args.model, device=args.device, dtype=dtype, revision=args.revision,
                             quantize=quantize).set_decode_mode(args.decode)
     if args.num_beams != 1:
         text = model.generate_text(args.prompt, max_new_tokens=args.max_new_tokens, stop=args.stop,
                                    num_beams=args.num_beams, length_penalty=args.length_penalty,
-                                   temperature=0, overflow=args.overflow, **controls)
+                                   temperature=temperature, overflow=args.overflow, **controls)
         sys.stdout.write(text + "\n")
         return 0
     for i in range(args.num_samples):
@@ -80,7 +94,7 @@ def generate(argv: list[str]) -> int:
         sys.stdout.write(args.prompt)
         sys.stdout.flush()
         seed = None if args.seed is None else args.seed + i
-        for piece in model.stream_text(args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+        for piece in model.stream_text(args.prompt, max_new_tokens=args.max_new_tokens, temperature=temperature,
                                        top_k=args.top_k, top_p=args.top_p, seed=seed, stop=args.stop,
                                        overflow=args.overflow, **controls):
             sys.stdout.write(piece)
@@ -98,6 +112,9 @@ def eval(argv: list[str]) -> int:  # noqa: A001 (the command's name)
                              "the last 10%%, which the embedded model did not train on)")
     parser.add_argument("--stride", type=int, default=None, help="tokens between windows (default: --max-length)")
     parser.add_argument("--max-length", type=int, default=None, help="tokens per window (default: the context)")
+    parser.add_argument("--weighting", choices=("guide", "token"), default="guide",
+                        help="guide: transformers' perplexity guide's number (each window's mean loss times its "
+                             "targets - 1); token: every scored token counts once (differs with overlap)")
     parser.add_argument("--max-chars", type=int, default=None, help="only the first this many characters")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default=None)
@@ -121,7 +138,7 @@ def eval(argv: list[str]) -> int:  # noqa: A001 (the command's name)
         text = text[:args.max_chars]
     model = from_pretrained(args.model, device=args.device, dtype=args.dtype)
     result = {"model": args.model, "family": "gpt2", "data": source,
-              **evaluate_text(model, text, stride=args.stride, max_length=args.max_length)}
+              **evaluate_text(model, text, stride=args.stride, max_length=args.max_length, weighting=args.weighting)}
     return print_result(result, args.json)
 
 
@@ -178,7 +195,7 @@ def train(argv: list[str]) -> int:
     parser.add_argument("--no-bias", dest="bias", action="store_false", help="no biases in Linear and LayerNorm")
     args = parse_args(parser, argv)
     result = run_training(config_from_args(TrainConfig, args))
-    if int(os.environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0 and not result.eval_only:  # an evaluation (--steps 0) printed itself
         losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
         print(f"step {result.step}: {losses} ({result.seconds:.0f} s); saved to {result.out_dir} "
               f"(genzoo generate --model {result.out_dir})")

@@ -5,14 +5,23 @@
     gpt2.perplexity(model, "path/to/text.txt", stride=32)     # or the text itself
     gpt2.show_tokens("Hello world!")                           # [15496 'Hello'] [995 ' world'] [0 '!']
 
-Perplexity follows the sliding-window procedure of transformers' perplexity guide: windows of max_length tokens
-start every `stride` tokens; each window scores only the targets the previous window did not (the others are
-context, the guide's -100 labels), so each token is scored at most once, with up to max_length - 1 tokens of
-context. perplexity = exp(summed negative log-likelihood / number of scored tokens). With stride < max_length
-every token after the first is scored. A stride equal to max_length (the default) gives windows side by side:
-fastest, but each window's first token has no context in its window and is not scored, as in the guide.
-(The guide's loop also weights each overlapping window's mean loss by one token fewer than it scored; here each
-token counts once, so with overlap the two numbers differ slightly; tests/gpt2/test_perplexity.py shows both.)
+Perplexity is the sliding-window procedure of transformers' perplexity guide ("Perplexity of fixed-length
+models"), and gives its number. Windows of max_length tokens start every `stride` tokens. A window's targets are
+the tokens the previous window did not reach (its last end - previous end tokens; the rest of it is context, the
+guide's -100 labels); the model predicts each target from the tokens before it in the window, so a window's first
+token, which has nothing before it, is never scored. Then, with weighting="guide" (the default), as the guide's
+loop does: perplexity = exp(sum over windows of (its mean loss) * (its number of targets - 1) / sum of those
+counts). The "- 1" is exact for a window whose first token is a target (the first window, and every window when
+stride == max_length); with overlapping windows (stride < max_length) each later window scores all its targets
+but counts one fewer, so a window's loss weighs a little less than its tokens. weighting="token" counts every
+scored token once instead: exp(summed negative log-likelihood / number of scored tokens), the plain definition.
+The two agree when stride == max_length; with overlap they differ, more as the stride shrinks (on a random tiny
+model: 0.14% at stride 24 of 64, 0.67% at 5 of 17; Tiny Shakespeare, shakespeare-char, 32 of 64: 0.014%). A window
+with a single target weighs 0 and adds nothing (also when it has nothing to score, where the guide's loop gives
+NaN), so with stride=1 the guide's number is the first window's alone (7% off the per-token one in that test).
+With stride < max_length every token after the first is scored, with up to max_length - 1 tokens of context;
+stride == max_length (the default) puts windows side by side: fastest, less context, each window's first token
+unscored.
 """
 from __future__ import annotations
 
@@ -23,6 +32,8 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+
+WEIGHTINGS = ("guide", "token")
 
 
 def read_text(text_or_path) -> str:
@@ -42,25 +53,24 @@ def read_text(text_or_path) -> str:
 
 
 def _windows(n_tokens: int, max_length: int, stride: int):
-    """(begin, end, scored) for each window: tokens[begin:end] is read, its last `scored` targets are scored."""
+    """(begin, end, targets) for each window: tokens[begin:end] is read, its last `targets` tokens are the ones the
+    previous window did not reach (the guide's trg_len)."""
     windows, prev_end = [], 0
     for begin in range(0, n_tokens, stride):
         end = min(begin + max_length, n_tokens)
-        window_len = end - begin
-        scored = min(end - prev_end, window_len - 1)  # the window's first token has no prediction in the window
-        windows.append((begin, end, scored))
+        windows.append((begin, end, end - prev_end))
         prev_end = end
         if end == n_tokens:
             break
     return windows
 
 
-@torch.inference_mode()
-def token_nll(model, ids, stride: int | None = None, max_length: int | None = None, batch_size: int = 8,
-              progress: bool | None = None):
-    """Summed negative log-likelihood (nats, float64) of the scored tokens given what precedes them in their window,
-    and how many were scored (see the module docstring)."""
-    ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+def _scored(begin: int, end: int, targets: int) -> int:
+    """How many of a window's targets are scored: all but its first token, which has no prediction in the window."""
+    return min(targets, end - begin - 1)
+
+
+def _check_windows(model, stride, max_length) -> tuple[int, int]:
     max_length = model.config.n_positions if max_length is None else max_length
     stride = max_length if stride is None else stride
     window = model.config.n_positions
@@ -69,56 +79,91 @@ def token_nll(model, ids, stride: int | None = None, max_length: int | None = No
                           f"not {max_length!r}")
     if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= max_length:
         raise ConfigError(f"stride must be an integer in 1..max_length ({max_length}), not {stride!r}")
+    return stride, max_length
+
+
+@torch.inference_mode()
+def window_nll(model, ids, stride: int | None = None, max_length: int | None = None, batch_size: int = 8,
+               progress: bool | None = None) -> list[tuple[float, int, int]]:
+    """For each window (see the module docstring): (summed negative log-likelihood of its scored targets in nats,
+    how many it scored, its number of targets)."""
+    ids = torch.as_tensor(ids, dtype=torch.long).flatten()
+    stride, max_length = _check_windows(model, stride, max_length)
     if ids.numel() < 2:
         raise ConfigError(f"perplexity needs at least 2 tokens, the text has {ids.numel()}")
+    if int(ids.min()) < 0 or int(ids.max()) >= model.config.vocab_size:
+        raise ConfigError(f"token ids must be in 0..{model.config.vocab_size - 1} (the model's vocabulary); these "
+                          f"reach {int(ids.min())}..{int(ids.max())}: use the model's own tokenizer")
     from tqdm.auto import tqdm
 
     ids = ids.to(model.device)
-    total, count = torch.zeros((), dtype=torch.float64), 0
     windows = _windows(ids.numel(), max_length, stride)
+    nll = [0.0] * len(windows)
     # windows of the same length go through the model together
     batches = []
     for length in sorted({end - begin for begin, end, _ in windows}, reverse=True):
-        same = [w for w in windows if w[1] - w[0] == length]
+        same = [i for i, (begin, end, _) in enumerate(windows) if end - begin == length]
         batches += [same[i:i + batch_size] for i in range(0, len(same), batch_size)]
     bar = tqdm(batches, desc="perplexity", unit="batch", leave=False,
                disable=None if progress is None else not progress)
     for chunk in bar:
-        batch = torch.stack([ids[begin:end] for begin, end, _ in chunk])
+        batch = torch.stack([ids[windows[i][0]:windows[i][1]] for i in chunk])
         log_probs = model(batch).float().log_softmax(dim=-1)[:, :-1]
         target_lp = log_probs.gather(-1, batch[:, 1:].unsqueeze(-1)).squeeze(-1)   # (n, length - 1)
-        for row, (_, _, scored) in zip(target_lp, chunk):
-            total -= row[row.numel() - scored:].double().sum().cpu()
-            count += scored
-    return total.item(), count
+        for row, i in zip(target_lp, chunk):
+            scored = _scored(*windows[i])
+            nll[i] = -row[row.numel() - scored:].double().sum().item()
+    return [(nll[i], _scored(*w), w[2]) for i, w in enumerate(windows)]
+
+
+def token_nll(model, ids, stride: int | None = None, max_length: int | None = None, batch_size: int = 8,
+              progress: bool | None = None, weighting: str = "guide") -> tuple[float, int]:
+    """(negative log-likelihood in nats, token count): their ratio is the mean loss, exp of it the perplexity.
+
+    weighting="guide": each window's mean loss times its targets - 1, and the sum of those counts, as the guide's
+    loop adds them up. weighting="token": the summed loss of the scored tokens and how many they are (each once).
+    """
+    if weighting not in WEIGHTINGS:
+        raise ConfigError(f"weighting must be one of {WEIGHTINGS}, not {weighting!r}")
+    windows = window_nll(model, ids, stride, max_length, batch_size, progress)
+    if weighting == "token":
+        return sum(nll for nll, _, _ in windows), sum(scored for _, scored, _ in windows)
+    total = sum(nll / scored * (targets - 1) for nll, scored, targets in windows if targets > 1)
+    return total, sum(targets - 1 for _, _, targets in windows)
 
 
 def perplexity(model, text_or_path, stride: int | None = None, max_length: int | None = None, tokenizer=None,
-               batch_size: int = 8) -> float:
+               batch_size: int = 8, weighting: str = "guide") -> float:
     """exp(mean negative log-likelihood per token) of a text (or a text file) under the model; see the module doc.
 
     max_length: tokens per window (default: the model's context window). stride: tokens between window starts
-    (default: max_length). tokenizer: default the model's.
+    (default: max_length). tokenizer: default the model's. weighting: "guide" (transformers' perplexity guide, its
+    number) or "token" (every scored token counts once).
     """
-    return evaluate_text(model, text_or_path, stride, max_length, tokenizer, batch_size)["perplexity"]
+    return evaluate_text(model, text_or_path, stride, max_length, tokenizer, batch_size, weighting)["perplexity"]
 
 
-def evaluate_text(model, text_or_path, stride=None, max_length=None, tokenizer=None, batch_size: int = 8) -> dict:
+def evaluate_text(model, text_or_path, stride=None, max_length=None, tokenizer=None, batch_size: int = 8,
+                  weighting: str = "guide") -> dict:
     """Perplexity, mean loss (nats per token) and bits per character of a text, with the counts behind them.
 
-    bits_per_char = summed negative log-likelihood / ln 2 / the number of characters of the scored tokens (for a
-    character-level model that is loss / ln 2).
+    loss: the mean negative log-likelihood per token as `weighting` adds it up (see the module docstring);
+    perplexity = exp(loss). tokens: how many tokens were scored (each once); chars: their characters.
+    bits_per_char = loss / ln 2 * tokens / chars: the bits per token spread over the characters of the scored
+    tokens (for a character-level model, loss / ln 2).
     """
     text = read_text(text_or_path)
     tokenizer = tokenizer or model.tokenizer
     ids = tokenizer.encode(text)
-    nll, count = token_nll(model, ids, stride, max_length, batch_size)
-    max_length = max_length or model.config.n_positions
-    scored_runs = [ids[end - scored:end] for _, end, scored in _windows(len(ids), max_length, stride or max_length)]
+    nll, count = token_nll(model, ids, stride, max_length, batch_size, weighting=weighting)
+    stride, max_length = _check_windows(model, stride, max_length)
+    scored_runs = [ids[end - _scored(begin, end, targets):end]
+                   for begin, end, targets in _windows(len(ids), max_length, stride)]
+    tokens = sum(len(run) for run in scored_runs)
     chars = sum(len(tokenizer.decode(run)) for run in scored_runs)
-    return {"perplexity": math.exp(nll / count), "loss": nll / count,
-            "bits_per_char": nll / math.log(2) / max(chars, 1),
-            "tokens": count, "chars": chars}
+    loss = nll / count
+    return {"perplexity": math.exp(loss), "loss": loss, "bits_per_char": loss / math.log(2) * tokens / max(chars, 1),
+            "tokens": tokens, "chars": chars, "weighting": weighting}
 
 
 def token_pieces(text: str, tokenizer=None) -> list[tuple[int, str]]:

@@ -124,12 +124,13 @@ def build_processors(temperature=1.0, top_k=None, top_p=None, repetition_penalty
     if row_pads is not None and any(row_pads) and processors:
         processors = LogitsProcessorList([WithoutPadding(processors, row_pads)])
     # min_new_tokens counts columns after the (padded) prompt, so it runs on the padded batch
+    if min_new_tokens is not None and (isinstance(min_new_tokens, bool) or not isinstance(min_new_tokens, int)
+                                       or min_new_tokens < 0):
+        raise ConfigError(f"min_new_tokens must be an integer >= 0, not {min_new_tokens!r}")
     if min_new_tokens:
         if eos_token_id is None:
             raise ConfigError("min_new_tokens needs an end-of-text id (eos_token_id) to hold back")
         processors.append(MinNewTokens(min_new_tokens, eos_token_id, prompt_length))
-    elif min_new_tokens is not None and (not isinstance(min_new_tokens, int) or min_new_tokens < 0):
-        raise ConfigError(f"min_new_tokens must be an integer >= 0, not {min_new_tokens!r}")
     processors.extend(sampling_filters(temperature, top_k, top_p))  # these never read the ids
     return processors
 

@@ -70,9 +70,9 @@ class StoppingCriteriaList(list):
 
 
 def _positive_number(name, value, low_ok=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value < 0 or (value == 0 and not low_ok):
-        raise ConfigError(f"{name} must be a number > 0, not {value!r}")
+        raise ConfigError(f"{name} must be a finite number > 0, not {value!r}")
 
 
 def _count(name, value, minimum):

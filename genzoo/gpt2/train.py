@@ -20,6 +20,9 @@ The run folder is genzoo.training's: the model (gpt2.from_pretrained(out_dir) lo
 (train loss every log_every steps, train/val loss every eval_every), loss.png, samples/step-N.txt (text from an
 empty prompt) and checkpoints/step-N/ every keep_every steps. A resume takes the data, tokenizer (so the
 alphabet) and architecture from the run; init_from fine-tunes with this config's dropout.
+steps=0 (nanoGPT's eval_only) evaluates the starting model (fresh, init_from, the given model, or with resume the
+run's) as the loop does every eval_every steps: train_loss and val_loss over eval_iters batches, printed and
+written to a new out_dir's log.jsonl; nothing is trained or saved (genzoo.training's docstring has the rules).
 """
 from __future__ import annotations
 
@@ -227,6 +230,9 @@ def train(config: TrainConfig, data=None, model: GPT | None = None) -> training.
 
         optimizer = make_optimizer(model, cfg)
         run.restore(models={"model": model}, optimizers={"optimizer": optimizer})
+        if run.eval_only:  # steps=0: nanoGPT's eval_only
+            evaluation = estimate_loss(model, splits, cfg, run.dist.rank, run.dist, run.autocast())
+            return run.evaluation({"train_loss": evaluation["train"], "val_loss": evaluation["val"]}, model.eval())
         total = cfg.steps
         bar = run.progress(total)
         evaluation = {}

@@ -230,6 +230,8 @@ def train(argv) -> int:
     args = parse_args(parser, argv)
     widths = tuple(args.widths) if args.widths else None
     result = train_loop(config_from_args(TrainConfig, args, size=_size(args.size), widths=widths))
+    if result.eval_only:  # --steps 0: the evaluation was printed, nothing saved
+        return 0
     print(f"step {result.step}: saved to {result.out_dir} (genzoo sample {result.out_dir}; "
           f"genzoo.vae.from_pretrained({str(result.out_dir)!r}))")
     return 0

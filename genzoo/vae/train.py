@@ -14,6 +14,8 @@ The run folder is genzoo.training's: the model (vae.from_pretrained(out_dir), `g
 train_state.pt, log.jsonl (loss, rec, kl; heldout_recon on MNIST every sample_every steps), loss.png,
 samples/step-N.png (decoded prior draws, fixed seed) and checkpoints/. Batch order derives from (seed, epoch) and
 the sampling noise from the saved per-rank generator, so a resumed run takes the same steps as an uninterrupted one.
+steps=0 evaluates the starting model instead (eval_losses: the loop's loss, rec and kl on the held-out images, or
+without them a seeded 1,024 training images, and heldout_recon), writing no model (see genzoo.training).
 """
 from __future__ import annotations
 
@@ -146,6 +148,29 @@ def evaluate(model, images: torch.Tensor, recon: str = "bce", batch_size: int = 
     return total / len(images)
 
 
+@torch.no_grad()
+def eval_losses(model, images: torch.Tensor, cfg: TrainConfig, heldout: torch.Tensor | None = None) -> dict:
+    """steps=0: what the loop logs, for the model as it is: loss, rec and kl (as in training, with seeded
+    reparameterisation noise, in eval mode) on the held-out images when there are, else on a seeded 1,024 of the
+    training images; and heldout_recon (the posterior mean's reconstruction loss) when there are held-out images."""
+    model.eval()
+    param = next(model.parameters())
+    images = heldout if heldout is not None else images[training.eval_indices(len(images), cfg.seed)]
+    variational = getattr(model.config, "variational", True)
+    latent_shape = model.latent_shape(tuple(images.shape[-2:]))
+    noise = torch.Generator().manual_seed(cfg.seed)
+    sums = {"loss": 0.0, "rec": 0.0, "kl": 0.0}
+    for chunk in images.split(cfg.batch_size):
+        eps = torch.randn((len(chunk), *latent_shape), generator=noise) if variational else None
+        terms = vae_loss(model, chunk.to(param.device, param.dtype), cfg.recon_loss, cfg.beta, eps=eps)
+        for name, value in zip(sums, terms):
+            sums[name] += value.item() * len(chunk)
+    result = {name: value / len(images) for name, value in sums.items()}
+    if heldout is not None:
+        result["heldout_recon"] = evaluate(model, heldout, cfg.recon_loss)
+    return result
+
+
 def train(config: TrainConfig, data: torch.Tensor | None = None, model=None,
           heldout: torch.Tensor | None = None) -> training.TrainResult:
     """Train a VAE. data: None (config.data) or images (N, C, H, W) in [-1, 1]; model: a VAE to train instead of
@@ -163,6 +188,8 @@ def train(config: TrainConfig, data: torch.Tensor | None = None, model=None,
         variational = getattr(model.config, "variational", True)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         run.restore(models={"model": model}, optimizers={"optimizer": optimizer})
+        if run.eval_only:
+            return run.evaluation(eval_losses(model, images, cfg, heldout), model.eval())
         n = len(images)
         total = cfg.total_steps(training.steps_per_epoch(n, cfg.batch_size, run.dist.world))
         run.progress(total)

@@ -162,6 +162,7 @@ def test_stop_strings_criterion_looks_at_new_text_only():
     (dict(repetition_penalty=-1.0), "repetition_penalty"),
     (dict(repetition_penalty=0), "repetition_penalty"),
     (dict(repetition_penalty=float("nan")), "repetition_penalty"),
+    (dict(repetition_penalty=float("inf")), "repetition_penalty"),
     (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size"),
     (dict(no_repeat_ngram_size=2.5), "no_repeat_ngram_size"),
     (dict(min_new_tokens=-2), "min_new_tokens"),
@@ -173,6 +174,7 @@ def test_stop_strings_criterion_looks_at_new_text_only():
     (dict(num_return_sequences=0), "num_return_sequences"),
     (dict(num_return_sequences=2, temperature=0), "num_return_sequences"),
     (dict(num_beams=2, length_penalty="long"), "length_penalty"),
+    (dict(num_beams=2, length_penalty=float("inf")), "length_penalty"),
     (dict(num_beams=2, early_stopping="sometimes"), "early_stopping"),
     (dict(logits_processor=[1]), "logits_processor"),
     (dict(stopping_criteria="stop"), "stopping_criteria"),
@@ -198,6 +200,15 @@ def test_cli_generate_options(capsys):
     assert penalised.startswith("ROMEO:") and beams.startswith("ROMEO:") and len(beams) > 10
     assert main(["generate", "x", "--repetition-penalty", "-1"]) == 2
     assert "repetition_penalty" in capsys.readouterr().err
+    # every bad value is refused before the model loads and before any text is printed
+    for argv, option in ((["--num-beams", "0"], "--num-beams"),
+                         (["--num-beams", "2", "--temperature", "0.7"], "sample"),
+                         (["--num-beams", "2", "--top-p", "0.9"], "sample"), (["--max-time", "-3"], "max_time"),
+                         (["--min-new-tokens", "-1"], "min_new_tokens"), (["--no-repeat-ngram-size", "-2"], "ngram"),
+                         (["--num-beams", "2", "--length-penalty", "nan"], "length_penalty")):
+        assert main(["generate", "x", "--model", "no-such-model", *argv]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and option in err and "no-such-model" not in err
 
 
 def test_padded_batch_rows_are_processed_as_alone(genzoo_model, eos_model):

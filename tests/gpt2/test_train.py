@@ -143,3 +143,57 @@ def test_cli_generate_and_train(tmp_path, capsys):
     with pytest.raises(SystemExit):
         genzoo_main(["train", "gpt2", "--help"])
     assert "(default: 1000)" in capsys.readouterr().out
+
+
+def _files(folder):
+    """Every file under folder with its bytes and modification time: a run left untouched keeps all three."""
+    return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_steps_0_evaluates_the_starting_model_like_nanogpts_eval_only(tmp_path, capsys):
+    """The loop's evaluation (train/val loss over eval_iters batches) of the model a run would start from, for a
+    resumed run, a fine-tune and a given model; a run's folder is only read, a new folder gets one log line."""
+    run = tmp_path / "run"
+    trained = train(TrainConfig(out_dir=str(run), steps=4, eval_every=4, **TINY))
+    before = _files(run)
+    capsys.readouterr()
+    resumed = train(TrainConfig(out_dir=str(run), steps=0, resume=True, progress=False, device="cpu"))
+    assert "evaluation of the gpt2 model at step 4" in capsys.readouterr().out
+    assert resumed.eval_only and resumed.step == 4 and set(resumed.losses) == {"train_loss", "val_loss"}
+    # the same batches as the loop's last evaluation, on the same weights: the same numbers
+    assert resumed.losses["val_loss"] == pytest.approx(trained.losses["val_loss"], abs=1e-6)
+    assert resumed.losses["train_loss"] == pytest.approx(trained.losses["train_loss"], abs=1e-6)
+    assert _files(run) == before
+    tuned = train(TrainConfig(out_dir=str(tmp_path / "tuned"), init_from=str(run), steps=0, **TINY))
+    model = gpt2.from_pretrained(run, device="cpu")
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    given = train(TrainConfig(out_dir=str(tmp_path / "given"), steps=0, **TINY), model=model)
+    assert tuned.losses == pytest.approx(resumed.losses, abs=1e-6) and given.losses == tuned.losses
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())  # not trained
+    for folder in ("tuned", "given"):  # no model, no state, no samples: the evaluation line only
+        assert sorted(p.name for p in (tmp_path / folder).iterdir()) == ["log.jsonl"]
+        (line,) = (tmp_path / folder / "log.jsonl").read_text().splitlines()
+        assert json.loads(line)["step"] == 0 and json.loads(line)["val_loss"] == pytest.approx(tuned.losses["val_loss"])
+    scratch = train(TrainConfig(out_dir=str(tmp_path / "scratch"), steps=0, **TINY))
+    assert abs(scratch.losses["val_loss"] - math.log(65)) < 0.3  # an untrained model: about a uniform guess
+    for config in (dict(), dict(overwrite=True)):  # steps=0 never replaces a run, overwrite or not
+        with pytest.raises(ConfigError, match="never replaces a run"):
+            train(TrainConfig(out_dir=str(run), steps=0, **config, **TINY))
+    assert _files(run) == before
+    with pytest.raises(ConfigError, match="steps must be >= 0"):
+        TrainConfig(steps=-1)
+
+
+def test_cli_steps_0(tmp_path, capsys):
+    argv = ["train", "gpt2", "--out", str(tmp_path / "run"), "--eval-iters", "1", "--n-layer", "1", "--n-embd", "16",
+            "--n-head", "2", "--block-size", "16", "--no-progress", "--device", "cpu"]
+    assert genzoo_main(argv + ["--steps", "2", "--eval-every", "2"]) == 0
+    before = _files(tmp_path / "run")
+    capsys.readouterr()
+    assert genzoo_main(["train", "gpt2", "--out", str(tmp_path / "run"), "--steps", "0", "--resume",
+                        "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "at step 2" in printed and "val_loss" in printed and "saved to" not in printed
+    assert genzoo_main(argv + ["--steps", "0", "--overwrite"]) == 2
+    assert "never replaces a run" in capsys.readouterr().err
+    assert _files(tmp_path / "run") == before
