@@ -30,6 +30,8 @@ Conventions
 """
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -58,6 +60,33 @@ class GenerateOutput:
 
 
 MAX_NEW_TOKENS = 1_000_000
+
+
+# transformers' generate() options that genzoo spells differently: a clear error instead of a TypeError
+TRANSFORMERS_OPTIONS = {
+    "do_sample": "genzoo samples when temperature > 0 and decodes greedily with temperature=0",
+    "max_length": "use max_new_tokens (new tokens, the prompt not counted)",
+    "pad_token_id": "finished rows are padded with eos_token_id",
+    "output_scores": "use return_scores=True (return_logits=True for the processed logits)",
+    "return_dict_in_generate": "use return_scores=True or return_logits=True to get a GenerateOutput",
+    "stop_strings": "use stop=[...]",
+    "streamer": "use model.stream_text(prompt, ...)",
+}
+
+
+def check_options(function, options: dict) -> None:
+    """Refuse an option `function` (generate, generate_text or stream_text) does not take, naming the option and
+    what to use instead."""
+    names = set(inspect.signature(function).parameters) - {"model", "kwargs"}
+    if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(function).parameters.values()):
+        names |= set(inspect.signature(generate).parameters) - {"model"}  # it passes the rest on to generate()
+    for name in options:
+        if name in names:
+            continue
+        close = difflib.get_close_matches(name, sorted(names), n=1)
+        hint = TRANSFORMERS_OPTIONS.get(name) or (f"did you mean {close[0]!r}?" if close else
+                                                  f"its options: {', '.join(sorted(names))}")
+        raise ConfigError(f"{function.__name__}() has no option {name!r}: {hint}")
 
 
 def check_sampling(max_new_tokens, temperature, top_k, top_p) -> None:

@@ -333,21 +333,24 @@ class GPT(PretrainedModel):
     def generate(self, input_ids, max_new_tokens: int = 100, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, seed: int | None = None, **kwargs):
         """Prompt ids + new ids; see genzoo.gpt2.generate.generate for every option."""
-        from .generate import generate
+        from .generate import check_options, generate
 
+        check_options(generate, kwargs)
         return generate(self, input_ids, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                         top_p=top_p, seed=seed, **kwargs)
 
     def generate_text(self, prompt, max_new_tokens: int = 100, **kwargs):
         """Text in, text out (prompt + completion); a list of prompts gives a list. See generate.generate_text."""
-        from .generate import generate_text
+        from .generate import check_options, generate_text
 
+        check_options(generate_text, kwargs)
         return generate_text(self, prompt, max_new_tokens=max_new_tokens, **kwargs)
 
     def stream_text(self, prompt: str, max_new_tokens: int = 100, **kwargs):
         """Yield the completion of one prompt piece by piece as it is generated. See generate.stream_text."""
-        from .generate import stream_text
+        from .generate import check_options, stream_text
 
+        check_options(stream_text, kwargs)
         return stream_text(self, prompt, max_new_tokens=max_new_tokens, **kwargs)
 
     def save_pretrained(self, directory, format: str = "genzoo", **options):

@@ -184,6 +184,22 @@ def test_bad_options_name_the_option(genzoo_model, kwargs, option):
         genzoo_model.generate(_ids(), max_new_tokens=3, **kwargs)
 
 
+@pytest.mark.parametrize("method,kwargs,message", [
+    ("generate", dict(do_sample=True), r"generate\(\) has no option 'do_sample': genzoo samples when temperature > 0"),
+    ("generate", dict(max_length=20), "use max_new_tokens"),
+    ("generate", dict(repetiton_penalty=1.2), "did you mean 'repetition_penalty'"),
+    ("generate_text", dict(do_sample=False), "do_sample"),
+    ("generate_text", dict(num_beam=2), "did you mean 'num_beams'"),   # passed on to generate(): its names count
+    ("stream_text", dict(num_beams=2), r"stream_text\(\) has no option 'num_beams'"),
+])
+def test_options_genzoo_does_not_take_are_named(genzoo_model, method, kwargs, message):
+    """transformers' spellings and typos get a genzoo error with what to use, not Python's TypeError."""
+    prompt = _ids() if method == "generate" else "ab"
+    with pytest.raises(ConfigError, match=message):
+        result = getattr(genzoo_model, method)(prompt, max_new_tokens=3, **kwargs)
+        list(result) if method == "stream_text" else None
+
+
 def test_min_new_tokens_needs_an_end_of_text_id(genzoo_model):
     with pytest.raises(ConfigError, match="min_new_tokens"):
         genzoo_model.generate(_ids(), max_new_tokens=3, min_new_tokens=2)  # this model has none
