@@ -157,3 +157,14 @@ def test_the_readme_swap_point_examples_run():
     finally:
         set_attention_backend("sdpa")
     assert scope["G"].sample(2, seed=0).shape == (2, 1, 28, 28)
+
+
+def test_the_families_share_their_public_words():
+    """The same name means the same thing everywhere: what a family offers, it offers under the common word."""
+    from genzoo import cyclegan, diffusion, gan, gpt2, vae
+
+    for module in (gpt2, gan, cyclegan, vae, diffusion):
+        assert callable(module.from_pretrained), module.__name__
+    for module in (gan, cyclegan):  # the two families with a discriminator
+        assert callable(module.discriminator_from_pretrained), module.__name__
+        assert callable(module.register_generator) and callable(module.register_discriminator), module.__name__

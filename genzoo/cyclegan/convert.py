@@ -215,7 +215,7 @@ def convert(obj, config: dict, path="<checkpoint>", direction: str = "AtoB") -> 
     raw = unwrap_state_dict(obj, path)
     if is_book_discriminator(raw):
         raise CheckpointError(f"{path} is the book's ch. 6 CycleGAN discriminator, not a generator: load it with "
-                              f"genzoo.cyclegan.load_discriminator")
+                              f"genzoo.cyclegan.discriminator_from_pretrained")
     config, state_dict = convert_book_generator(raw, path) if is_book_generator(raw) else \
         convert_junyanz_generator(raw, path)
     return state_dict, config
@@ -234,7 +234,7 @@ def _from_genzoo(state_dict: dict, config: dict, path: Path, direction: str):
         return ({k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)},
                 GeneratorConfig.from_dict(config[name], f"{path} ({name})"))
     raise CheckpointError(f"{path.parent / 'config.json'} holds a cyclegan {model!r}, not a generator (model must be "
-                          f"'generator' or 'cyclegan'; a discriminator loads with cyclegan.load_discriminator)")
+                          f"'generator' or 'cyclegan'; a discriminator loads with cyclegan.discriminator_from_pretrained)")
 # --- genzoo -> junyanz (a run folder his test.py reads) ----------------------------------------------------------
 
 def junyanz_refusals(config) -> list[str]:

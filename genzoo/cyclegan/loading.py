@@ -55,11 +55,14 @@ def load_cyclegan(path, device="auto", dtype=None) -> CycleGAN:
     return build_and_load(lambda: CycleGAN(*configs), load_state_dict(folder / WEIGHTS_NAME), folder, device, dtype)
 
 
-def load_discriminator(path, device="auto", dtype=None):
+def discriminator_from_pretrained(path, device="auto", dtype=None):
     """A junyanz latest_net_D_A.pth / latest_net_D_B.pth, or the book's ch. 6 discriminator (its state dict or its
-    TorchScript file) -> its PatchGAN discriminator."""
+    TorchScript file) -> its PatchGAN discriminator (gan.discriminator_from_pretrained's counterpart)."""
     path = Path(path)
     raw = unwrap_state_dict(load_state_dict(path), path)
     config, state_dict = convert.convert_book_discriminator(raw, path) if convert.is_book_discriminator(raw) else \
         convert.convert_junyanz_discriminator(raw, path)
     return build_and_load(lambda: build_discriminator(config), state_dict, path, device, dtype)
+
+
+load_discriminator = discriminator_from_pretrained  # the same function under its first name

@@ -118,7 +118,7 @@ def test_book_cyclegan_discriminator_loads_with_the_same_outputs(tmp_path, torch
         torch.jit.script(book).save(str(path))
     else:
         torch.save(book.state_dict(), path)
-    D = cyclegan.load_discriminator(path, device="cpu")
+    D = cyclegan.discriminator_from_pretrained(path, device="cpu")
     c = D.config
     assert (c.ndf, c.n_layers, c.padding, c.output, c.input_nc) == (8, 3, "reflect", "sigmoid", 3)
     x = torch.rand(2, 3, 64, 48, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -134,7 +134,7 @@ def test_book_cyclegan_discriminator_loads_with_the_same_outputs(tmp_path, torch
 
 def test_book_discriminator_is_not_taken_for_a_generator(tmp_path):
     torch.save(BookDiscriminator().state_dict(), tmp_path / "disc_A.pth")
-    with pytest.raises(CheckpointError, match="book's ch. 6 CycleGAN discriminator.*load_discriminator"):
+    with pytest.raises(CheckpointError, match="book's ch. 6 CycleGAN discriminator.*discriminator_from_pretrained"):
         cyclegan.from_pretrained(tmp_path / "disc_A.pth", device="cpu")
 
 
@@ -142,4 +142,4 @@ def test_book_discriminator_with_widths_genzoo_cannot_build_is_refused(tmp_path)
     # features (8, 16, 64, 64): the book's strides follow "the last width", which genzoo's PatchGAN cannot express
     torch.save(BookDiscriminator(features=(8, 16, 64, 64)).state_dict(), tmp_path / "disc.pth")
     with pytest.raises(CheckpointError, match=r"features \[8, 16, 64, 64\].*double"):
-        cyclegan.load_discriminator(tmp_path / "disc.pth", device="cpu")
+        cyclegan.discriminator_from_pretrained(tmp_path / "disc.pth", device="cpu")

@@ -85,7 +85,7 @@ def test_unet_generator_parity(tmp_path, norm):
 def test_discriminator_parity(tmp_path):
     for n_layers in (1, 3, 4):
         ref = randomize(RefNLayerDiscriminator(3, ndf=4, n_layers=n_layers))
-        D = cyclegan.load_discriminator(save_junyanz(ref, tmp_path / "latest_net_D_A.pth", stale_instance_stats=True),
+        D = cyclegan.discriminator_from_pretrained(save_junyanz(ref, tmp_path / "latest_net_D_A.pth", stale_instance_stats=True),
                                         device="cpu")
         assert D.config.n_layers == n_layers
         assert_same(ref, D, torch.randn(2, 3, 70, 70))
