@@ -29,4 +29,6 @@ def test_demo_samples_and_demo(tmp_path):
     digits = cli._heldout_digits(6, seed=3)
     assert (samples - digits).abs().mean() < 0.1
     paths = cli.demo(tmp_path / "out")
-    assert len(paths) == 1 and Image.open(paths[0]).size[0] > 16 * 28
+    assert len(paths) == 1
+    with Image.open(paths[0]) as grid:
+        assert grid.size[0] > 16 * 28

@@ -74,7 +74,8 @@ def test_cli_file_and_folder_never_overwrite(model_path, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err and (tmp_path / "a_out.png").read_bytes() == stamp
 
     assert genzoo_main(["translate", str(model_path), str(src), str(tmp_path / "out")]) == 0
-    assert Image.open(tmp_path / "out" / "sub" / "b.png").size == (13, 17)
+    with Image.open(tmp_path / "out" / "sub" / "b.png") as image:
+        assert image.size == (13, 17)
     assert (tmp_path / "out" / "a.jpg").is_file()
     # translating a folder into itself would clobber the inputs: refused before anything is written
     assert genzoo_main(["translate", str(model_path), str(src), str(src), "--overwrite"]) == 2

@@ -105,6 +105,7 @@ def test_untied_model_to_nanogpt_is_refused(tmp_path):
         export(tiny(tie_embeddings=False), tmp_path, "nanogpt")
 
 
+@pytest.mark.filterwarnings("ignore:this model's MLP uses activation='gelu_tanh'")  # tested elsewhere
 def test_existing_files_are_not_overwritten_unless_asked(tmp_path):
     model = tiny()
     export(model, tmp_path, "nanogpt")
