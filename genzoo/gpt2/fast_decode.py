@@ -38,6 +38,15 @@ def check_mode(mode: str, device) -> str:
     return mode
 
 
+def slots_for(mode: str, max_len: int, limit: int) -> int:
+    """How many slots a fixed-shape cache gets for `max_len` positions: for "compile", the next power of two (at
+    most `limit`), so that generate() calls with other lengths reuse the compiled step instead of recompiling it
+    (30-100 s on a CPU); the unused slots are masked. Other modes: exactly max_len."""
+    if mode != "compile":
+        return max_len
+    return min(1 << (max_len - 1).bit_length(), limit)
+
+
 class StaticKVCache:
     """Per-layer keys/values for `max_len` slots, plus the on-device state of the fixed-shape step.
 
@@ -130,7 +139,8 @@ def _make_runner(mode, model, cache):
         return lambda tokens: fixed_shape_step(model, cache, tokens)
     if mode == "compile":
         compiled = _compiled_step(model)
-        return lambda tokens: compiled(model, cache, tokens)
+        # a fresh (B, 1) tensor: generate() passes a column of its history, whose stride changes with its length
+        return lambda tokens: compiled(model, cache, tokens.new_empty(tokens.shape).copy_(tokens))
     if mode == "cuda_graph":
         return CudaGraphStep(model, cache)
     raise ConfigError(f"decode mode {mode!r} has no fixed-shape step")

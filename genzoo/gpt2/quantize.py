@@ -25,6 +25,7 @@ CPU weights do not move with .to().
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import torch
 import torch.nn as nn
@@ -34,6 +35,29 @@ from ..errors import ConfigError
 from . import kernels
 
 MODES = ("int8", "bf16", "fp16")
+
+# fbgemm's packed weights are opaque objects that torch.compile cannot trace: under compilation the layers that
+# hold them are called through one custom op, by a number, so that the rest of a decode step compiles as one graph.
+_PACKED_LAYERS = weakref.WeakValueDictionary()  # id(layer) -> layer
+
+
+@torch.library.custom_op("genzoo::packed_linear", mutates_args=())
+def packed_linear(rows: torch.Tensor, layer: int) -> torch.Tensor:
+    return _PACKED_LAYERS[layer].packed_matmul(rows)
+
+
+@packed_linear.register_fake
+def _(rows, layer):
+    return rows.new_empty(rows.size(0), _PACKED_LAYERS[layer].out_features, dtype=torch.float32)
+
+
+def _packed(layer, rows):
+    """layer.packed_matmul(rows), made traceable under torch.compile (a direct call otherwise). Every eager call
+    (re)registers the layer, so copies are found too: a prompt always runs eagerly before the compiled step."""
+    if torch.compiler.is_compiling():
+        return packed_linear(rows, id(layer))
+    _PACKED_LAYERS[id(layer)] = layer
+    return layer.packed_matmul(rows)
 
 
 def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,6 +90,9 @@ class Int8Linear(nn.Module):
             self.packed = torch.ops.quantized.linear_prepack(qweight, bias32)
             self.reduce_range = kernels.int8_reduce_range()
 
+    def packed_matmul(self, rows):
+        return torch.ops.quantized.linear_dynamic(rows.float().contiguous(), self.packed, self.reduce_range)
+
     @classmethod
     def from_linear(cls, linear: nn.Linear) -> "Int8Linear":
         return cls(linear.weight, linear.bias)
@@ -73,7 +100,7 @@ class Int8Linear(nn.Module):
     def forward(self, x):
         rows = x.reshape(-1, x.size(-1))
         if self.kernel == "dynamic":  # bias included
-            y = torch.ops.quantized.linear_dynamic(rows.float().contiguous(), self.packed, self.reduce_range)
+            y = _packed(self, rows)
             return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
         if self.kernel == "int8pack":
             y = torch.ops.aten._weight_int8pack_mm(rows.to(self.act_dtype).contiguous(), self.weight, self.scale)
@@ -139,6 +166,9 @@ class Fp16Linear(nn.Module):
         self.register_buffer("bias", None if bias is None or self.packed is not None else bias.detach().clone())
         self.in_features, self.out_features = weight.shape[1], weight.shape[0]
 
+    def packed_matmul(self, rows):
+        return torch.ops.quantized.linear_dynamic_fp16(rows.float().contiguous(), self.packed)
+
     def __deepcopy__(self, memo):  # the packed object cannot be copied; its unpacked weights rebuild the layer
         if self.packed is None:
             return Fp16Linear(self.weight, self.bias)
@@ -153,7 +183,7 @@ class Fp16Linear(nn.Module):
         if self.packed is None:
             return F.linear(x, self.weight.to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
         rows = x.reshape(-1, x.size(-1))
-        y = torch.ops.quantized.linear_dynamic_fp16(rows.float().contiguous(), self.packed)  # bias included
+        y = _packed(self, rows)  # bias included
         return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:

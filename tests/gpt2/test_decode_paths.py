@@ -88,6 +88,31 @@ def test_static_step_logits_equal_eager_logits_and_shapes_stay_fixed(genzoo_mode
     assert static_cache.k.shape[3] == 32  # attention ran over all 32 slots at every step
 
 
+def test_compiled_step_cache_length_is_bucketed(genzoo_model):
+    assert genzoo_model.new_cache(1, 40, mode="compile").max_len == 64  # one compiled step for 33..64 positions
+    assert genzoo_model.new_cache(1, 64, mode="compile").max_len == 64
+    assert genzoo_model.new_cache(1, 40, mode="static").max_len == 40
+    window = genzoo_model.config.n_positions
+    assert genzoo_model.new_cache(1, window - 1, mode="compile").max_len == window  # never past the window
+
+
+@pytest.mark.parametrize("quantize", [None, "int8", "fp16"])
+def test_compiled_step_equals_eager_and_compiles_once_per_bucket(genzoo_model, quantize):
+    """fbgemm's packed layers go through one custom op under compilation: one graph for the whole step."""
+    from torch._dynamo.utils import counters
+
+    model = copy.deepcopy(genzoo_model)
+    if quantize:
+        model.quantize(quantize)
+    prompt = [5, 17, 99, 3]
+    eager = [model.generate(prompt, max_new_tokens=n, temperature=0) for n in (6, 9)]
+    model.set_decode_mode("compile")
+    graphs = counters["stats"]["unique_graphs"]
+    assert [model.generate(prompt, max_new_tokens=n, temperature=0) for n in (6, 9)] == eager
+    assert counters["stats"]["unique_graphs"] - graphs == 1  # 10 and 13 positions: both in the 16-slot bucket
+    assert not counters["graph_break"]
+
+
 def test_decode_modes_are_checked(genzoo_model):
     with pytest.raises(ConfigError, match="unknown decode mode"):
         copy.deepcopy(genzoo_model).set_decode_mode("fast")
