@@ -56,7 +56,8 @@ def _packed(layer, rows):
     (re)registers the layer, so copies are found too: a prompt always runs eagerly before the compiled step."""
     if torch.compiler.is_compiling():
         return packed_linear(rows, id(layer))
-    _PACKED_LAYERS[id(layer)] = layer
+    if _PACKED_LAYERS.get(id(layer)) is not layer:
+        _PACKED_LAYERS[id(layer)] = layer
     return layer.packed_matmul(rows)
 
 
