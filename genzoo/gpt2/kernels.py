@@ -24,7 +24,7 @@ the choice is made from what this process finds:
 Flags that decide (see `describe()` for what this machine got):
   * the CPU's default reduced precision (`default_quantize`, what `genzoo generate --dtype auto` uses): fp16
     weights where fbgemm's fp16 linear runs (x86 with AVX2): on an AVX-512/bf16/VNNI EPYC it decoded GPT-2 124M
-    at 54 tok/s vs 36 for bf16 weights and 24 for fp32 (1 thread), with teacher-forced top-1 agreement 0.9997 with
+    at 48 tok/s vs 33 for bf16 weights and 25 for fp32 (1 thread), with teacher-forced top-1 agreement 0.9997 with
     fp32 vs 0.992 for bf16 (benchmarks/results/gpt2.md): fp16 keeps 3 more significand bits, and GPT-2's weights
     are far inside its range. Else bf16 weights where bf16 is native; else fp32.
   * native bf16: /proc/cpuinfo has avx512_bf16 or amx_bf16 (x86) and torch's CPU capability is AVX512 or
@@ -179,8 +179,8 @@ def _fbgemm_fp16_works() -> bool:
 
 
 def fp16_kernel(device) -> str:
-    """"fbgemm" on CPUs where torch's fbgemm fp16 linear runs (fp16 weights, fp32 activations: 3.1x faster per token
-    than fp32 F.linear here, 1.5x faster than packed bf16); else "widened": the fp16-rounded weights are kept
+    """"fbgemm" on CPUs where torch's fbgemm fp16 linear runs (fp16 weights, fp32 activations; per token 2.5x faster
+    than fp32 F.linear and 1.6x faster than packed bf16 here: benchmarks/gpt2_kernels.py); else "widened": the fp16-rounded weights are kept
     widened to fp32 for F.linear (the same numbers, fp32's speed and memory: no gain, only the same results)."""
     device = torch.device(device)
     return "fbgemm" if device.type == "cpu" and _fbgemm_fp16_works() else "widened"

@@ -14,8 +14,8 @@ and, on a CPU with native bf16, 1.3x faster than fp32 per token where the cast m
 (benchmarks/results/gpt2.md).
 
 quantize("fp16") rounds the weights to fp16 and keeps everything else in fp32, activations and accumulation
-included: on x86 CPUs torch's fbgemm keeps them packed and runs them as fast as bf16 could only hope to (1.5x the
-packed bf16 kernel per token here), and fp16's 3 extra significand bits keep it closer to fp32 (agreement 0.9997;
+included: on x86 CPUs torch's fbgemm keeps them packed and streams them faster than any bf16 kernel here (1.6x the
+packed bf16 kernel per token), and fp16's 3 extra significand bits keep it closer to fp32 (agreement 0.9997;
 greedy tokens of the embedded model equal fp32's). It is what `genzoo generate` uses on such CPUs by default.
 
 The model is for inference afterwards: the weights have no gradients, quantizing twice is refused, and so is
