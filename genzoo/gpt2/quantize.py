@@ -159,7 +159,11 @@ class Fp16Linear(nn.Module):
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
         super().__init__()
         self.kernel = kernels.fp16_kernel(weight.device)
-        w = weight.detach().to(torch.float16).float().contiguous()  # weights beyond fp16's range become inf
+        largest = weight.detach().abs().max().item() if weight.numel() else 0.0
+        if largest > torch.finfo(torch.float16).max:
+            raise ConfigError(f"a weight of magnitude {largest:.4g} (shape {tuple(weight.shape)}) is beyond fp16's "
+                              f"range (65504): quantize this model to 'bf16' or 'int8' instead of 'fp16'")
+        w = weight.detach().to(torch.float16).float().contiguous()
         bias32 = None if bias is None else bias.detach().float().clone()
         # fbgemm's packed weights are an opaque object: a plain attribute, left alone by state_dict() and .to()
         self.packed = torch.ops.quantized.linear_prepack_fp16(w, bias32) if self.kernel == "fbgemm" else None

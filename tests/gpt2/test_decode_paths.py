@@ -233,6 +233,14 @@ def test_fp16_linear_matches_fp32_on_fp16_weights(kernel, monkeypatch):
     assert set(layer.state_dict()) == (set() if kernel == "fbgemm" else {"weight", "bias"})
 
 
+def test_fp16_refuses_weights_beyond_its_range():
+    linear = torch.nn.Linear(8, 4)
+    with torch.no_grad():
+        linear.weight[1, 2] = 1e5
+    with pytest.raises(ConfigError, match="beyond fp16's range"):
+        Fp16Linear.from_linear(linear)
+
+
 def test_from_pretrained_quantize_fp16_and_its_refusals(hf_dir, genzoo_model, tmp_path):
     model = gpt2.from_pretrained(hf_dir, device="cpu", quantize="fp16")
     assert isinstance(model.h[0].attn.c_attn, Fp16Linear) and isinstance(model.head, Fp16Linear)
