@@ -64,10 +64,12 @@ class StaticKVCache:
 
     def __init__(self, config, batch_size: int, max_len: int, device, dtype, head=None, mode: str = "static"):
         head_dim = config.n_embd // config.n_head
-        shape = (config.n_layer, batch_size, config.n_head, max_len, head_dim)
-        # zeros, not empty: masked slots still enter the attention matmul, and garbage there could be NaN/inf
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        shape = (batch_size, config.n_head, max_len, head_dim)
+        # zeros, not empty: masked slots still enter the attention matmul, and garbage there could be NaN/inf.
+        # One tensor per layer: under torch.compile a write into a slice of one big tensor is turned into copies
+        # of that tensor, a write into a whole tensor is done in place.
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.max_len = max_len
         self.length = 0          # Python-side count, for bounds checks and the caller's window logic
         self.head = head
@@ -85,21 +87,21 @@ class StaticKVCache:
 
     def reorder(self, beam_idx: torch.Tensor):
         """Row i takes row beam_idx[i]'s keys, values and masks (beam search keeps the beams that survive)."""
-        for table in (self.k, self.v):
-            table.copy_(table.index_select(1, beam_idx))
+        for table in (*self.k, *self.v):
+            table.copy_(table.index_select(0, beam_idx))
         self.positions.copy_(self.positions.index_select(0, beam_idx))
         self.key_mask.copy_(self.key_mask.index_select(0, beam_idx))
 
     def update(self, layer: int, k, v):
         """Write the new keys/values; return what attention reads (the prefix, or every slot in a step)."""
         if self.stepping:
-            self.k[layer].index_copy_(2, self.slot.view(1), k.to(self.k.dtype))
-            self.v[layer].index_copy_(2, self.slot.view(1), v.to(self.v.dtype))
+            self.k[layer].index_copy_(2, self.slot.view(1), k.to(self.k[layer].dtype))
+            self.v[layer].index_copy_(2, self.slot.view(1), v.to(self.v[layer].dtype))
             return self.k[layer], self.v[layer]
         start, end = self.length, self.length + k.size(2)
-        self.k[layer, :, :, start:end] = k
-        self.v[layer, :, :, start:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+        self.k[layer][:, :, start:end] = k
+        self.v[layer][:, :, start:end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
 
     def record_prefill(self, attention_mask, past: int, T: int):
         """After an ordinary forward pass of T tokens at offset `past`: where the next step writes and reads."""
