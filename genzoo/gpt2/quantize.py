@@ -41,12 +41,16 @@ MODES = ("int8", "bf16", "fp16")
 _PACKED_LAYERS = weakref.WeakValueDictionary()  # id(layer) -> layer
 
 
-@torch.library.custom_op("genzoo::packed_linear", mutates_args=())
-def packed_linear(rows: torch.Tensor, layer: int) -> torch.Tensor:
+_library = torch.library.Library("genzoo", "FRAGMENT")
+_library.define("packed_linear(Tensor rows, int layer) -> Tensor")
+
+
+@torch.library.impl(_library, "packed_linear", "CPU")
+def packed_linear(rows, layer):  # a plain registration: ~3 us per call, custom_op ~20 us
     return _PACKED_LAYERS[layer].packed_matmul(rows)
 
 
-@packed_linear.register_fake
+@torch.library.register_fake("genzoo::packed_linear", lib=_library)
 def _(rows, layer):
     return rows.new_empty(rows.size(0), _PACKED_LAYERS[layer].out_features, dtype=torch.float32)
 
@@ -55,7 +59,7 @@ def _packed(layer, rows):
     """layer.packed_matmul(rows), made traceable under torch.compile (a direct call otherwise). Every eager call
     (re)registers the layer, so copies are found too: a prompt always runs eagerly before the compiled step."""
     if torch.compiler.is_compiling():
-        return packed_linear(rows, id(layer))
+        return torch.ops.genzoo.packed_linear(rows, id(layer))
     if _PACKED_LAYERS.get(id(layer)) is not layer:
         _PACKED_LAYERS[id(layer)] = layer
     return layer.packed_matmul(rows)
