@@ -97,7 +97,7 @@ def main():
     parser.add_argument("--new", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", nargs="*", default=[], choices=["static", "compile"],
-                        help="also genzoo fp32 and int8 through the fixed-shape step (eager, or torch.compile)")
+                        help="also genzoo fp32, fp16 weights and int8 through the fixed-shape step (eager, or torch.compile)")
     parser.add_argument("--quality", nargs="?", const="shakespeare-char", default=None, metavar="MODEL",
                         help="only the quality figures, of MODEL (default: the embedded shakespeare-char)")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda: fp32/bf16, eager and cuda_graph decode")
@@ -127,6 +127,7 @@ def main():
             ours["genzoo int8"] = load(quantize="int8")
             for mode in args.modes:
                 ours[f"genzoo fp32 {mode}"] = load().set_decode_mode(mode)
+                ours[f"genzoo fp16 (weights) {mode}"] = load(quantize="fp16").set_decode_mode(mode)
                 ours[f"genzoo int8 {mode}"] = load(quantize="int8").set_decode_mode(mode)
         else:  # the fixed-shape step captured as a CUDA graph, in both dtypes
             ours["genzoo fp32 cuda_graph"] = load().set_decode_mode("cuda_graph")
