@@ -26,7 +26,8 @@ def generate(argv: list[str]) -> int:
                         help="int8, bf16 or fp16 weight-only Linear layers and vocabulary projection (faster CPU "
                              "decoding)")
     parser.add_argument("--decode", choices=("eager", "static", "compile", "cuda_graph"), default="eager",
-                        help="decode step: eager (default), or a fixed-shape one: static, compile, cuda_graph (CUDA)")
+                        help="decode step: eager (default), or a fixed-shape one: static, compile (on a CPU ~10%% faster per "
+                             "token after a compilation of 15-60 s), cuda_graph (CUDA)")
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
     parser.add_argument("--max-new-tokens", type=int, default=100)
     parser.add_argument("--temperature", type=float, default=0.8, help="0 means greedy (default 0.8)")

@@ -15,16 +15,16 @@ Python, so a step is one fixed graph:
 A prompt (more than one token per row) always runs through the ordinary forward pass, writing the same buffers;
 `record_prefill` then sets the slot, the positions and the slot mask from it.
 
-Measured on a CPU (benchmarks/results/gpt2.md), neither "static" nor "compile" decodes faster than "eager", in any
-precision, so "eager" stays the default. What the profiler shows of a compiled GPT-2 124M step (1 thread): dynamo's
-guards over every module of the model cost ~1.5 ms per call; the in-place KV-cache writes are functionalised, so
-each layer's keys and values are copied several times per step, and the generated non-matmul code took ~9 ms per
-step where eager spends ~3-4 ms; fp32 matmuls are either ATen's addmm on a stride-0 view of the activation (~2x
-slower than in eager) or, rewritten as reductions, fused kernels that stream at ~13 GB/s. The compiled step's
-cache length is rounded up to a power of two (slots_for), so that other max_new_tokens reuse it; fbgemm's packed
-int8/fp16 layers reach it through one custom op (quantize.py), so that it stays one graph. The point of the
-fixed shapes is "cuda_graph": on a GPU a 124M-parameter step is mostly kernel-launch overhead. That mode is written
-to replay exactly what the tested "static" step does, but has not run on a GPU yet.
+Measured on a CPU (benchmarks/results/gpt2.md, GPT-2 124M, 1 thread): "static" is no faster than "eager";
+"compile" is 6-18% faster than "eager" in every precision (int8 3.7x transformers fp32 instead of 3.1-3.3x), once
+compiled: 15-60 s per process and per cache-length bucket on a CPU, which is why "eager" stays the default. What
+made the compiled step fast enough to win: one tensor per layer in the cache (a write into a slice of one big
+tensor was turned into copies of it: ~9 ms per step of generated code, now ~1.3 ms), fbgemm's packed layers reached
+through one plain library op (quantize.py; a custom_op wrapper cost ~20 us per call), a token column copied so its
+stride does not change with max_new_tokens, and cache lengths rounded up to powers of two (slots_for). What still
+costs: dynamo's guards over every module (~0.5 ms per step). The point of the fixed shapes on a GPU is
+"cuda_graph": a 124M-parameter step there is mostly kernel-launch overhead. That mode is written to replay exactly
+what the tested "static" step does, but has not run on a GPU yet.
 """
 from __future__ import annotations
 
