@@ -67,6 +67,13 @@ def test_static_step_sampling_equals_eager_with_the_same_seed(shakespeare_model)
             == shakespeare_model.generate(prompt, **kwargs))
 
 
+def test_static_step_beam_search_equals_eager(shakespeare_model):
+    """Beam search reorders the cache's rows (one tensor per layer in the fixed-shape cache)."""
+    prompt = shakespeare_model.tokenizer.encode("ROMEO:\n")
+    kwargs = dict(max_new_tokens=30, num_beams=3, temperature=0)
+    assert _with_mode(shakespeare_model, "static").generate(prompt, **kwargs) == shakespeare_model.generate(prompt, **kwargs)
+
+
 def test_static_step_batched_left_padded_equals_eager(genzoo_model):
     prompts = [[5, 17, 99, 3, 250, 8, 41], [7], [300, 2, 2, 19]]
     eager = genzoo_model.generate(prompts, max_new_tokens=20, temperature=0)
