@@ -317,8 +317,18 @@ def test_cli_generate_with_int8_and_the_static_step(capsys):
     assert capsys.readouterr().out == eager
     assert generate(argv + ["--quantize", "int8", "--dtype", "auto"]) == 0
     assert capsys.readouterr().out.startswith("ROMEO:\n")
-    assert generate(argv + ["--quantize", "fp16"]) == 0
-    assert capsys.readouterr().out == eager  # fp16 weights: the embedded model's greedy tokens are fp32's
+    assert generate(argv + ["--dtype", "float32"]) == 0
+    fp32 = capsys.readouterr().out
+    assert generate(argv + ["--dtype", "float32", "--quantize", "fp16"]) == 0
+    assert capsys.readouterr().out == fp32  # fp16 weights: the embedded model's greedy tokens are fp32's
+
+
+def test_cli_dtype_auto_uses_the_cpus_default_reduced_precision():
+    from genzoo.gpt2.cli import _decode_precision
+
+    assert _decode_precision("auto", None, "cpu") == (None, kernels.default_quantize("cpu"))
+    assert _decode_precision("auto", "int8", "cpu") == (None, "int8")
+    assert _decode_precision("float32", None, "cpu") == ("float32", None)
 
 
 # --- CUDA (skipped without a GPU: written, not yet run) ----------------------------------------------------------
