@@ -120,6 +120,23 @@ def test_compiled_step_equals_eager_and_compiles_once_per_bucket(genzoo_model, q
     assert not counters["graph_break"]
 
 
+def test_compiled_steps_of_two_quantized_models_and_a_copy_keep_their_own_weights(genzoo_model):
+    """The compiled graph reaches each packed layer by its id: another model (or a copy) must not reuse it."""
+    first = copy.deepcopy(genzoo_model)
+    second = copy.deepcopy(genzoo_model)
+    with torch.no_grad():
+        second.h[0].mlp.c_fc.weight.mul_(-1)
+    first.quantize("int8"), second.quantize("int8")
+    prompt = [5, 17, 99, 3]
+    eager = [m.generate(prompt, max_new_tokens=8, temperature=0) for m in (first, second)]
+    assert eager[0] != eager[1]
+    compiled = [m.set_decode_mode("compile").generate(prompt, max_new_tokens=8, temperature=0) for m in (first, second)]
+    assert compiled == eager
+    duplicate = copy.deepcopy(first)
+    del first
+    assert duplicate.generate(prompt, max_new_tokens=8, temperature=0) == eager[0]
+
+
 def test_decode_modes_are_checked(genzoo_model):
     with pytest.raises(ConfigError, match="unknown decode mode"):
         copy.deepcopy(genzoo_model).set_decode_mode("fast")
