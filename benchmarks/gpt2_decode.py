@@ -22,6 +22,8 @@ import warnings
 
 import torch
 
+from genzoo.gpt2.quantize import Fp16Linear
+
 
 def timed(fn):
     """(wall seconds, process CPU seconds) of fn(): with one thread the CPU time leaves out the time this process
@@ -50,6 +52,8 @@ def weight_bytes_per_token(model) -> int:
                if name not in ("wte.weight", "wpe.weight")]
     tensors += [m.packed for m in model.modules() if isinstance(getattr(m, "packed", None), torch.Tensor)]
     total = sum(t.numel() * t.element_size() for t in tensors)
+    total += sum(m.in_features * m.out_features * 2 + m.out_features * 4 for m in model.modules()
+                 if isinstance(m, Fp16Linear) and m.packed is not None)  # fbgemm's packed fp16 weights + bias
     if model.head is None:  # the logits read wte itself (or its fp32 copy, the same bytes)
         total += model.wte.weight.numel() * model.wte.weight.element_size()
     return total
@@ -73,6 +77,7 @@ def quality(model_name: str):
     ids = torch.tensor(tokens).view(windows, 65)
     others = {"bf16 (weights; quantize='bf16')": copy.deepcopy(fp32).quantize("bf16"),
               "bf16 (all; dtype=bfloat16)": copy.deepcopy(fp32).to(torch.bfloat16),
+              f"fp16 (weights; quantize='fp16', kernel {kernels.fp16_kernel('cpu')})": copy.deepcopy(fp32).quantize("fp16"),
               f"int8 (quantize='int8', kernel {kernels.int8_kernel('cpu')})": copy.deepcopy(fp32).quantize("int8")}
     with torch.inference_mode():
         ref_logits, ref_loss = fp32(ids[:, :-1], targets=ids[:, 1:])
@@ -92,7 +97,7 @@ def main():
     parser.add_argument("--new", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", nargs="*", default=[], choices=["static", "compile"],
-                        help="also genzoo fp32 through the fixed-shape step (eager, or torch.compile)")
+                        help="also genzoo fp32, fp16 weights and int8 through the fixed-shape step (eager, or torch.compile)")
     parser.add_argument("--quality", nargs="?", const="shakespeare-char", default=None, metavar="MODEL",
                         help="only the quality figures, of MODEL (default: the embedded shakespeare-char)")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda: fp32/bf16, eager and cuda_graph decode")
@@ -118,9 +123,12 @@ def main():
         ours = {"genzoo fp32": load(), "genzoo bf16 (all)": load(dtype="bfloat16")}
         if device.type == "cpu":
             ours["genzoo bf16 (weights)"] = load(quantize="bf16")
+            ours["genzoo fp16 (weights)"] = load(quantize="fp16")
             ours["genzoo int8"] = load(quantize="int8")
             for mode in args.modes:
                 ours[f"genzoo fp32 {mode}"] = load().set_decode_mode(mode)
+                ours[f"genzoo fp16 (weights) {mode}"] = load(quantize="fp16").set_decode_mode(mode)
+                ours[f"genzoo int8 {mode}"] = load(quantize="int8").set_decode_mode(mode)
         else:  # the fixed-shape step captured as a CUDA graph, in both dtypes
             ours["genzoo fp32 cuda_graph"] = load().set_decode_mode("cuda_graph")
             ours["genzoo bf16 (all) cuda_graph"] = load(dtype="bfloat16").set_decode_mode("cuda_graph")

@@ -15,10 +15,16 @@ Python, so a step is one fixed graph:
 A prompt (more than one token per row) always runs through the ordinary forward pass, writing the same buffers;
 `record_prefill` then sets the slot, the positions and the slot mask from it.
 
-Measured on a CPU (benchmarks/results/gpt2.md), neither "static" nor "compile" decodes faster than "eager" (the
-matmuls dominate and attending over every slot costs a little), so "eager" stays the default. The point of the
-fixed shapes is "cuda_graph": on a GPU a 124M-parameter step is mostly kernel-launch overhead. That mode is written
-to replay exactly what the tested "static" step does, but has not run on a GPU yet.
+Measured on a CPU (benchmarks/results/gpt2.md, GPT-2 124M, 1 thread): "static" is no faster than "eager";
+"compile" is 6-18% faster than "eager" in every precision (int8 3.7x transformers fp32 instead of 3.1-3.3x), once
+compiled: 15-60 s per process and per cache-length bucket on a CPU, which is why "eager" stays the default. What
+made the compiled step fast enough to win: one tensor per layer in the cache (a write into a slice of one big
+tensor was turned into copies of it: ~9 ms per step of generated code, now ~1.3 ms), fbgemm's packed layers reached
+through one plain library op (quantize.py; a custom_op wrapper cost ~20 us per call), a token column copied so its
+stride does not change with max_new_tokens, and cache lengths rounded up to powers of two (slots_for). What still
+costs: dynamo's guards over every module (~0.5 ms per step). The point of the fixed shapes on a GPU is
+"cuda_graph": a 124M-parameter step there is mostly kernel-launch overhead. That mode is written to replay exactly
+what the tested "static" step does, but has not run on a GPU yet.
 """
 from __future__ import annotations
 
@@ -38,6 +44,15 @@ def check_mode(mode: str, device) -> str:
     return mode
 
 
+def slots_for(mode: str, max_len: int, limit: int) -> int:
+    """How many slots a fixed-shape cache gets for `max_len` positions: for "compile", the next power of two (at
+    most `limit`), so that generate() calls with other lengths reuse the compiled step instead of recompiling it
+    (30-100 s on a CPU); the unused slots are masked. Other modes: exactly max_len."""
+    if mode != "compile":
+        return max_len
+    return min(1 << (max_len - 1).bit_length(), limit)
+
+
 class StaticKVCache:
     """Per-layer keys/values for `max_len` slots, plus the on-device state of the fixed-shape step.
 
@@ -49,10 +64,12 @@ class StaticKVCache:
 
     def __init__(self, config, batch_size: int, max_len: int, device, dtype, head=None, mode: str = "static"):
         head_dim = config.n_embd // config.n_head
-        shape = (config.n_layer, batch_size, config.n_head, max_len, head_dim)
-        # zeros, not empty: masked slots still enter the attention matmul, and garbage there could be NaN/inf
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        shape = (batch_size, config.n_head, max_len, head_dim)
+        # zeros, not empty: masked slots still enter the attention matmul, and garbage there could be NaN/inf.
+        # One tensor per layer: under torch.compile a write into a slice of one big tensor is turned into copies
+        # of that tensor, a write into a whole tensor is done in place.
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.max_len = max_len
         self.length = 0          # Python-side count, for bounds checks and the caller's window logic
         self.head = head
@@ -70,21 +87,21 @@ class StaticKVCache:
 
     def reorder(self, beam_idx: torch.Tensor):
         """Row i takes row beam_idx[i]'s keys, values and masks (beam search keeps the beams that survive)."""
-        for table in (self.k, self.v):
-            table.copy_(table.index_select(1, beam_idx))
+        for table in (*self.k, *self.v):
+            table.copy_(table.index_select(0, beam_idx))
         self.positions.copy_(self.positions.index_select(0, beam_idx))
         self.key_mask.copy_(self.key_mask.index_select(0, beam_idx))
 
     def update(self, layer: int, k, v):
         """Write the new keys/values; return what attention reads (the prefix, or every slot in a step)."""
         if self.stepping:
-            self.k[layer].index_copy_(2, self.slot.view(1), k.to(self.k.dtype))
-            self.v[layer].index_copy_(2, self.slot.view(1), v.to(self.v.dtype))
+            self.k[layer].index_copy_(2, self.slot.view(1), k.to(self.k[layer].dtype))
+            self.v[layer].index_copy_(2, self.slot.view(1), v.to(self.v[layer].dtype))
             return self.k[layer], self.v[layer]
         start, end = self.length, self.length + k.size(2)
-        self.k[layer, :, :, start:end] = k
-        self.v[layer, :, :, start:end] = v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+        self.k[layer][:, :, start:end] = k
+        self.v[layer][:, :, start:end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
 
     def record_prefill(self, attention_mask, past: int, T: int):
         """After an ordinary forward pass of T tokens at offset `past`: where the next step writes and reads."""
@@ -130,7 +147,8 @@ def _make_runner(mode, model, cache):
         return lambda tokens: fixed_shape_step(model, cache, tokens)
     if mode == "compile":
         compiled = _compiled_step(model)
-        return lambda tokens: compiled(model, cache, tokens)
+        # a fresh (B, 1) tensor: generate() passes a column of its history, whose stride changes with its length
+        return lambda tokens: compiled(model, cache, tokens.new_empty(tokens.shape).copy_(tokens))
     if mode == "cuda_graph":
         return CudaGraphStep(model, cache)
     raise ConfigError(f"decode mode {mode!r} has no fixed-shape step")

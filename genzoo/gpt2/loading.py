@@ -24,7 +24,7 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, allo
       genzoo's save_pretrained; or the URL of one weights file (downloaded once into genzoo's cache).
     device: "auto" (cuda, then mps, then cpu), "cpu", "cuda", ... dtype: None keeps the checkpoint's; or
       torch.float16/"bfloat16"/... The returned model is in eval() mode.
-    quantize: None, "int8" or "bf16": weight-only reduced precision for decoding (see quantize.py).
+    quantize: None, "int8", "bf16" or "fp16": weight-only reduced precision for decoding (see quantize.py).
     allow_nonfinite: load weights holding NaN/inf (refused by default, naming the tensors).
     config: config.json values for a foreign file saved without one, for what its shapes cannot tell (e.g.
       {"n_head": 4}; genzoo never guesses the number of heads).

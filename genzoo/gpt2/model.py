@@ -286,6 +286,7 @@ class GPT(PretrainedModel):
         dtype = kernels.kv_cache_dtype(self.device, self.dtype)
         if mode == "eager":
             return KVCache(self.config, batch_size, max_len, self.device, dtype, head=self.decode_head())
+        max_len = fast_decode.slots_for(mode, max_len, self.config.n_positions)
         return fast_decode.StaticKVCache(self.config, batch_size, max_len, self.device, dtype,
                                          head=self.decode_head(), mode=mode)
 
