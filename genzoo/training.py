@@ -406,7 +406,7 @@ class Run:
         holds_run = state_path.is_file() or (self.out_dir / LOG_NAME).is_file() or (self.out_dir / "config.json").is_file()
         if holds_run and self.eval_only:
             raise ConfigError(f"steps=0 only evaluates and never replaces a run: {self.out_dir} already holds a "
-                              f"training run or model. Evaluate that run in place with resume (--resume; its folder "
+                              f"training run, a model or an evaluation's log.jsonl. Evaluate that run in place with resume (--resume; its folder "
                               f"is only read), or choose another --out; nothing was changed")
         if holds_run and not config.overwrite:
             raise ConfigError(f"{self.out_dir} already holds a training run or model: resume it (--resume), choose "
