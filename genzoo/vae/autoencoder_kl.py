@@ -202,10 +202,6 @@ class AutoencoderKL(VAEBase):
 
     # -- the VAE interface --------------------------------------------------------------------------------------
     @property
-    def in_channels(self) -> int:
-        return self.config.in_channels
-
-    @property
     def scaling_factor(self) -> float:
         return self.config.scaling_factor
 

@@ -90,13 +90,6 @@ class BookConvVAE(VAEBase):
         self.encoder = BookEncoder(config)
         self.decoder = BookDecoder(config)
 
-    @property
-    def in_channels(self) -> int:
-        return self.config.in_channels
-
-    def latent_shape(self, image_size=None) -> tuple:
-        return (self.config.latent_dim,)
-
     def encode(self, x: torch.Tensor):
         """Images (N, C, S, S) in [-1, 1] -> (mean, logvar), each (N, latent_dim)."""
         self.check_images(x, size=(self.config.image_size, self.config.image_size))

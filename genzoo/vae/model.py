@@ -32,7 +32,14 @@ class VAEBase(PretrainedModel):
     """Shared behaviour: input checks, the reparameterisation trick, prior samples, reconstruction, saving."""
 
     family = FAMILY
-    in_channels: int
+
+    @property
+    def in_channels(self) -> int:
+        return self.config.in_channels
+
+    def latent_shape(self, image_size=None) -> tuple:
+        """The shape of one image's latent (a vector of config.latent_dim unless a model says otherwise)."""
+        return (self.config.latent_dim,)
 
     # -- checks that turn shape mistakes into clear errors ----------------------------------------------------------
     def check_images(self, x: torch.Tensor, multiple: int = 1, size=None) -> None:
@@ -162,9 +169,6 @@ class MLPVAE(VAEBase):
     def in_channels(self) -> int:
         return self.config.image_shape[0]
 
-    def latent_shape(self, image_size=None) -> tuple:
-        return (self.config.latent_dim,)
-
     def encode(self, x: torch.Tensor):
         """Images (N, C, H, W) in [-1, 1] (or already flat (N, in_features)) -> (mean, logvar), each (N, latent_dim)."""
         if x.dim() == 2 and x.shape[1] == self.config.in_features:
@@ -240,13 +244,6 @@ class ConvVAE(VAEBase):
             up += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
         up += [nn.ConvTranspose2d(widths[0], config.in_channels, 4, stride=2, padding=1)]
         self.decoder = nn.Sequential(*up)
-
-    @property
-    def in_channels(self) -> int:
-        return self.config.in_channels
-
-    def latent_shape(self, image_size=None) -> tuple:
-        return (self.config.latent_dim,)
 
     def encode(self, x: torch.Tensor):
         """Images (N, C, S, S) in [-1, 1] -> (mean, logvar) each (N, latent_dim); logvar is None if not variational."""
