@@ -4,7 +4,8 @@
     python benchmarks/gpt2_decode_modes.py 1 int8,int8@math,fp16,fp16@math 3
 
 Arguments: threads, comma-separated variants (fp32 | bf16 | fp16 | int8, optionally ":static" / ":compile" and
-"@math" / "@sdpa"), rounds. Random GPT() weights (genzoo's init, (out, in) layout), 32-token prompt, 64 greedy new
+"@math" / "@sdpa"; also fp32-oi / fp32-io: fp32 with every block weight kept stored (out, in) / (in, out), i.e.
+without GPT.arrange_for_decoding's per-shape choice), rounds. Random GPT() weights (genzoo's init, (out, in) layout), 32-token prompt, 64 greedy new
 tokens, prefill included; every variant runs once per round, in turn; tok/s by process CPU time per thread (the
 figure least disturbed by neighbours on a shared machine), medians. Prints how many greedy tokens equal fp32's.
 Quicker than gpt2_decode.py (no transformers) when only genzoo's own variants are compared.
@@ -20,6 +21,15 @@ import torch
 from genzoo.gpt2.model import GPT, GPTConfig
 
 
+def fixed_layout(model, layout):
+    """Store every block weight (out, in) ("oi") or (in, out) ("io"), and keep it so while decoding."""
+    for module in model.h.modules():
+        if isinstance(module, torch.nn.Linear):
+            w = module.weight.data
+            module.weight.data = w.contiguous() if layout == "oi" else w.t().contiguous().t()
+    model.arrange_for_decoding = lambda: model
+
+
 def main():
     warnings.filterwarnings("ignore")
     torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
@@ -32,7 +42,12 @@ def main():
     for variant in variants:
         rest, _, backend = variant.partition("@")
         precision, _, mode = rest.partition(":")
-        model = copy.deepcopy(base) if precision == "fp32" else copy.deepcopy(base).quantize(precision)
+        if precision.startswith("fp32"):
+            model = copy.deepcopy(base)
+            if precision in ("fp32-oi", "fp32-io"):
+                fixed_layout(model, precision[-2:])
+        else:
+            model = copy.deepcopy(base).quantize(precision)
         if mode:
             model.set_decode_mode(mode)
         if backend:

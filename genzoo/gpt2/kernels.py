@@ -6,8 +6,10 @@ the choice is made from what this process finds:
 
   precision    | block Linear layers                     | vocabulary projection (tied wte) | KV cache, attention
   -------------|-----------------------------------------|----------------------------------|--------------------
-  fp32         | F.linear on the weights as loaded       | CPU: x @ an (n_embd, vocab) copy | fp32
-               |                                         | made once per weight version     |
+  fp32         | F.linear, each weight stored (out, in)  | CPU: x @ an (n_embd, vocab) copy | fp32
+               | or (in, out), whichever this CPU        | made once per weight version     |
+               | streams faster for its shape            |                                  |
+               | (linear_layout; CPU only)               |                                  |
   bf16 weights | quantize("bf16"): packed once for       | a bf16 copy of wte, same kernel  | fp32 on the CPU (its
                | oneDNN on native-bf16 CPUs, else plain  |                                  | bf16 attention is ~7x
                | F.linear; residual stream stays fp32    |                                  | slower per call)
@@ -40,15 +42,27 @@ Flags that decide (see `describe()` for what this machine got):
     precision (the KV cache is fp32 there). Measured against the "math" backend (matmul, softmax, matmul) for one
     query over 33-128 cached positions, GPT-2 124M heads, 1 thread: SDPA 15-67 us per call, math 25-80 us; end to
     end, int8 67.4 vs 67.1 tok/s and fp16 48.8 vs 45.5 tok/s with math. No special case is needed.
+  * fp32 weight layout per matrix shape (`linear_layout`): a one-row GEMV's speed depends on how the weight is
+    stored, differently per shape and per BLAS/CPU. Measured here (MKL, AVX-512 EPYC, 1 thread, GB/s streamed,
+    (out, in) vs (in, out)): 768->2304 11.2 vs 16.1, 768->3072 11.7 vs 18.3, 3072->768 17.2 vs 13.2, so no one
+    layout is right for every matrix. So it is measured, once per shape and thread count in a process, on
+    throw-away matrices large enough to stream from memory (~0.05 s per shape; matrices under 1 MB are left as
+    they are: they sit in cache either way), and the faster layout is kept only when it wins by over 5%.
+    GPT.arrange_for_decoding then stores each block weight that way (the same values and (out, in) shape: a
+    transposed view where (in, out) wins).
   * GPUs: bf16 where torch.cuda.is_bf16_supported(), no head copy (either layout streams at full speed), KV
     cache in the model's dtype.
 """
 from __future__ import annotations
 
 import functools
+import os
+import statistics
+import time
 import warnings
 
 import torch
+import torch.nn.functional as F
 
 
 @functools.cache
@@ -112,6 +126,57 @@ def uses_head_copy(device, dtype: torch.dtype) -> bool:
     """Decode the vocabulary projection against an (n_embd, vocab) copy of wte: only fp32 on the CPU, where the
     GEMV over that layout runs ~1.7-3.6x faster than over (vocab, n_embd) (measured, benchmarks/results/gpt2.md)."""
     return torch.device(device).type == "cpu" and dtype == torch.float32
+
+
+LAYOUTS = ("out_in", "in_out")  # nn.Linear's own storage; transformers' Conv1D storage (a transposed view here)
+_SMALL_MATRIX_BYTES = 1 << 20      # below this a matrix stays in cache and its layout does not matter
+
+
+def linear_layout(n_in: int, n_out: int, device, dtype: torch.dtype) -> str | None:
+    """The storage ("out_in" or "in_out") of an (n_out, n_in) Linear weight whose one-row F.linear streams faster
+    on `device`, or None: leave the weight as loaded. Only fp32 on the CPU is measured (GPUs stream either layout
+    at full speed; the reduced-precision paths pack their weights themselves)."""
+    if torch.device(device).type != "cpu" or dtype != torch.float32 or n_in * n_out * 4 < _SMALL_MATRIX_BYTES:
+        return None
+    return _measured_layout(n_in, n_out, torch.get_num_threads())
+
+
+def _probe_bytes() -> int:
+    """How much weight memory one probe pass streams: twice the last-level cache, at least 64 MB, at most 256 MB."""
+    try:
+        cache = os.sysconf("SC_LEVEL3_CACHE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        cache = 0
+    return min(max(2 * cache, 64 << 20), 256 << 20)
+
+
+@functools.cache
+def _measured_layout(n_in: int, n_out: int, threads: int) -> str | None:
+    """Time a one-row F.linear over enough (n_out, n_in) matrices to stream from memory, in both storages,
+    alternating, 3 rounds; the faster layout when its median beats the other's by over 5%, else None."""
+    count = max(1, _probe_bytes() // (n_in * n_out * 4))
+    buffers = [torch.full((n_in * n_out,), 0.01) for _ in range(count)]  # the same memory read both ways
+    weights = {"out_in": [b.view(n_out, n_in) for b in buffers], "in_out": [b.view(n_in, n_out).t() for b in buffers]}
+    row = torch.full((1, n_in), 0.01)
+    times = {layout: [] for layout in LAYOUTS}
+    with torch.inference_mode():
+        for _ in range(4):  # the first round warms up and is dropped
+            for layout in LAYOUTS:
+                start = time.perf_counter()
+                for w in weights[layout]:
+                    F.linear(row, w)
+                times[layout].append(time.perf_counter() - start)
+    out_in, in_out = (statistics.median(times[layout][1:]) for layout in LAYOUTS)
+    if in_out < 0.95 * out_in:
+        return "in_out"
+    if out_in < 0.95 * in_out:
+        return "out_in"
+    return None
+
+
+def stored_layout(weight: torch.Tensor) -> str:
+    """How an (out, in) weight is stored: "out_in" (row-major) or "in_out" (the transpose of a row-major one)."""
+    return "in_out" if weight.dim() == 2 and weight.stride(0) == 1 and weight.size(1) > 1 else "out_in"
 
 
 @functools.cache

@@ -283,6 +283,7 @@ class GPT(PretrainedModel):
         "static" / "compile" / "cuda_graph" a fast_decode.StaticKVCache (see set_decode_mode)."""
         max_len = min(max_len or self.config.n_positions, self.config.n_positions)
         mode = fast_decode.check_mode(mode or self.decode_mode, self.device)
+        self.arrange_for_decoding()
         dtype = kernels.kv_cache_dtype(self.device, self.dtype)
         if mode == "eager":
             return KVCache(self.config, batch_size, max_len, self.device, dtype, head=self.decode_head())
@@ -295,6 +296,21 @@ class GPT(PretrainedModel):
         fixed-shape step over the whole cache), "compile" (that step through torch.compile), "cuda_graph" (that
         step captured as a CUDA graph; CUDA only). All give the same tokens; see genzoo/gpt2/fast_decode.py."""
         self.decode_mode = fast_decode.check_mode(mode, self.device)
+        return self
+
+    def arrange_for_decoding(self) -> "GPT":
+        """Store each block Linear's weight in the layout kernels.linear_layout finds faster for a one-row GEMV on
+        this machine (fp32 on the CPU; elsewhere nothing changes). Values, shapes and Parameter objects stay the
+        same (an optimizer keeps working): only the memory order of `.data` changes, once per weight."""
+        for module in self.h.modules():
+            if not isinstance(module, nn.Linear):
+                continue
+            w = module.weight
+            wanted = kernels.linear_layout(module.in_features, module.out_features, w.device, w.dtype)
+            if wanted is None or wanted == kernels.stored_layout(w):
+                continue
+            with torch.inference_mode(False), torch.no_grad():  # generate() may run under inference_mode
+                w.data = w.data.t().contiguous().t() if wanted == "in_out" else w.data.contiguous()
         return self
 
     def decode_head(self):

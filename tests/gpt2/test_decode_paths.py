@@ -157,6 +157,40 @@ def test_head_copy_is_made_once_and_remade_when_wte_changes(genzoo_model):
     assert model.to(torch.bfloat16).new_cache(1).head is None  # only fp32 on the CPU uses it
 
 
+# --- the fp32 weight layout --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("wanted", ["in_out", "out_in"])
+def test_arrange_for_decoding_changes_only_the_memory_order(genzoo_model, monkeypatch, wanted):
+    model = copy.deepcopy(genzoo_model)
+    linears = [m for m in model.h.modules() if isinstance(m, torch.nn.Linear)]
+    for m in linears:  # start from the other layout, so that every weight has to move
+        m.weight.data = m.weight.data.contiguous() if wanted == "in_out" else m.weight.data.t().contiguous().t()
+    ids = torch.randint(0, model.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    before_logits, before_tokens = model(ids), model.generate(ids[:, :4], max_new_tokens=8, temperature=0)
+    params = dict(model.named_parameters())
+    values = {name: p.detach().clone() for name, p in params.items()}
+    monkeypatch.setattr(kernels, "linear_layout", lambda n_in, n_out, device, dtype: wanted)
+    assert linears and not any(kernels.stored_layout(m.weight) == wanted for m in linears)
+    tokens = model.generate(ids[:, :4], max_new_tokens=8, temperature=0)  # generate arranges the weights first
+    assert all(kernels.stored_layout(m.weight) == wanted for m in linears)
+    assert dict(model.named_parameters()) == params  # the same Parameter objects: an optimizer keeps working
+    assert all(torch.equal(p, values[name]) for name, p in params.items())
+    assert torch.equal(tokens, before_tokens)
+    torch.testing.assert_close(model(ids), before_logits, rtol=1e-5, atol=1e-5)
+    loss = model(ids, targets=ids)[1]  # still trainable: the new storage is no inference tensor
+    loss.backward()
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in params.values())
+
+
+def test_linear_layout_is_measured_only_for_large_fp32_cpu_matrices():
+    assert kernels.linear_layout(64, 64, "cpu", torch.float32) is None  # 16 KB: cache-resident either way
+    assert kernels.linear_layout(1024, 4096, "cpu", torch.bfloat16) is None
+    assert kernels.linear_layout(1024, 4096, "cuda", torch.float32) is None
+    assert kernels.linear_layout(512, 1024, "cpu", torch.float32) in (None, "in_out", "out_in")  # 2 MB: measured
+    assert kernels.stored_layout(torch.empty(6, 4)) == "out_in"
+    assert kernels.stored_layout(torch.empty(4, 6).t()) == "in_out"
+
+
 # --- reduced precision -------------------------------------------------------------------------------------------
 
 def test_bf16_agrees_with_fp32_on_held_out_text(shakespeare_model, held_out):
