@@ -189,6 +189,10 @@ def main():
         print(f"\ndevice: {torch.cuda.get_device_name(device)} (CPU time figures do not apply)")
     print(f"\ntorch {info['torch']}, capability {info['cpu_capability']}, flags {' '.join(info['cpu_flags'])}, "
           f"native bf16: {info['native_bf16']}, int8 kernel: {info['int8_kernel']}")
+    layouts = {(m.in_features, m.out_features): kernels.stored_layout(m.weight)
+               for m in ours["genzoo fp32"].h.modules() if isinstance(m, torch.nn.Linear)}
+    print("genzoo fp32 block weights as decoded (in -> out: storage; loaded as (in, out) views of the Hugging Face "
+          "checkpoint): " + ", ".join(f"{i} -> {o}: {layout}" for (i, o), layout in layouts.items()))
     print(f"{args.threads} threads, prompt {args.prompt}, {args.new} new tokens (prefill included), "
           f"{args.rounds} rounds; streaming bandwidth {med(bandwidth):.1f} GB/s by wall time, "
           f"{med(cpu_bandwidth):.1f} GB/s by CPU time per thread (medians of {len(bandwidth)} probes: "
