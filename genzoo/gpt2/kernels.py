@@ -49,7 +49,8 @@ Flags that decide (see `describe()` for what this machine got):
     throw-away matrices large enough to stream from memory (~0.05 s per shape; matrices under 1 MB are left as
     they are: they sit in cache either way), and the faster layout is kept only when it wins by over 5%.
     GPT.arrange_for_decoding then stores each block weight that way (the same values and (out, in) shape: a
-    transposed view where (in, out) wins).
+    transposed view where (in, out) wins). The two storages sum in a different order, so fp32 logits may differ
+    between machines (or noisy probes) in the last bits (~1e-6 relative), as they do between BLAS thread counts.
   * GPUs: bf16 where torch.cuda.is_bf16_supported(), no head copy (either layout streams at full speed), KV
     cache in the model's dtype.
 """
