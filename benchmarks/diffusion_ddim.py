@@ -4,6 +4,7 @@
     python benchmarks/diffusion_ddim.py --rounds 5 --threads 2
     python benchmarks/diffusion_ddim.py --device cuda --dtype float16
     python benchmarks/diffusion_ddim.py --precision --threads 1   # one U-Net call, fp32 vs bf16, vs diffusers
+    python benchmarks/diffusion_ddim.py --embedded --threads 1 --batch 256 --rounds 2   # mnist-ddpm: bf16 vs fp32
 
 The U-Net is google/ddpm-cifar10-32's architecture (35.7M parameters) with random weights (no download): diffusers
 builds it from the published config.json, its state dict is saved with the old attention key names as that repo
@@ -11,6 +12,10 @@ ships it, and genzoo loads the folder through diffusion.from_pretrained. Each ro
 loop (UNet2DModel + DDIMScheduler under torch.no_grad) and genzoo's diffusion.sample with the same seed, in
 alternating order, so that load from other processes hits both alike. Prints per-round wall and CPU times, the
 median ratios, and how far the two outputs are apart (per U-Net call, and after the whole chain).
+
+--embedded: the trained mnist-ddpm sampled as `genzoo sample` does (--scheduler, --steps 50, seed 0), the whole chain
+in fp32 and in bf16 from the same noise, alternating, process CPU time; the bf16 images against the fp32 ones (max
+and mean pixel difference, images in [-1, 1]) and the fraction whose MNIST-classifier label agrees.
 """
 from __future__ import annotations
 
@@ -30,6 +35,40 @@ CIFAR10_32 = dict(
     up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), attention_head_dim=None,
     norm_num_groups=32, norm_eps=1e-6, downsample_padding=0, flip_sin_to_cos=False, freq_shift=1,
     center_input_sample=False, time_embedding_type="positional", act_fn="silu", mid_block_scale_factor=1)
+
+
+def embedded_probe(batch: int, steps: int, rounds: int, scheduler: str) -> None:
+    """mnist-ddpm, the whole sampling chain, fp32 vs bf16 from the same seed: CPU time and how the images differ."""
+    from genzoo import diffusion
+    from genzoo.evaluation import classifier_score, load_classifier
+
+    models = {name: diffusion.from_pretrained("mnist-ddpm", device="cpu", dtype=dtype)
+              for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+
+    def run(name):
+        return diffusion.sample(models[name], diffusion.load_scheduler("mnist-ddpm", kind=scheduler), n=batch,
+                                steps=steps, seed=0, progress=False)
+
+    seconds, images = {"fp32": [], "bf16": []}, {}
+    for r in range(rounds):
+        for name in (("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32")):
+            start = time.process_time()
+            images[name] = run(name)
+            seconds[name].append(time.process_time() - start)
+    classifier = load_classifier()
+    labels = {name: classifier(x.clamp(-1, 1)).argmax(1) for name, x in images.items()}
+    diff = (images["bf16"] - images["fp32"]).abs()
+    agree = (labels["bf16"] == labels["fp32"]).float().mean().item()
+    fp32_score, bf16_score = (classifier_score(images[name], classifier=classifier) for name in ("fp32", "bf16"))
+    ratio = statistics.median(b / f for b, f in zip(seconds["bf16"], seconds["fp32"]))
+    print(f"mnist-ddpm, {scheduler} {steps} steps, {batch} images, seed 0, CPU s per chain (median of {rounds}): "
+          f"fp32 {statistics.median(seconds['fp32']):.1f}, bf16 {statistics.median(seconds['bf16']):.1f}, "
+          f"bf16/fp32 {ratio:.2f}")
+    print(f"bf16 vs fp32 images: max |diff| {diff.max().item():.3f}, mean |diff| {diff.mean().item():.4f}, "
+          f"images with max |diff| > 0.5: {(diff.flatten(1).amax(1) > 0.5).float().mean().item():.3f}; classifier "
+          f"labels agree: {agree:.4f}; mean confidence fp32 {fp32_score['mean_confidence']:.4f}, bf16 "
+          f"{bf16_score['mean_confidence']:.4f}; classes present {fp32_score['classes_present']} / "
+          f"{bf16_score['classes_present']}")
 
 
 def precision_probe(ours_fp32, ours_bf16, reference, batch: int, rounds: int) -> None:
@@ -67,11 +106,16 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32")
     p.add_argument("--no-channels-last", action="store_true", help="genzoo without channels_last (an ablation)")
+    p.add_argument("--embedded", action="store_true",
+                   help="instead: the trained mnist-ddpm sampled in fp32 and bf16 (time, image difference, labels)")
+    p.add_argument("--scheduler", default="ddim", help="--embedded: the sampler (as genzoo sample --scheduler)")
     p.add_argument("--precision", action="store_true",
                    help="instead: one U-Net call in fp32 and bf16 (genzoo and diffusers), CPU time and outputs")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.embedded:
+        return embedded_probe(args.batch, args.steps, args.rounds, args.scheduler)
     import diffusers
 
     from genzoo import diffusion
