@@ -14,8 +14,9 @@ alternating order, so that load from other processes hits both alike. Prints per
 median ratios, and how far the two outputs are apart (per U-Net call, and after the whole chain).
 
 --embedded: the trained mnist-ddpm sampled as `genzoo sample` does (--scheduler, --steps 50, seed 0), the whole chain
-in fp32 and in bf16 from the same noise, alternating, process CPU time; the bf16 images against the fp32 ones (max
-and mean pixel difference, images in [-1, 1]) and the fraction whose MNIST-classifier label agrees.
+in fp32 and in bf16 from the same noise (and fp32 without channels_last, a control for float rounding alone),
+alternating, process CPU time; each against the fp32 images (max and mean pixel difference, images in [-1, 1]) and
+the fraction whose MNIST-classifier label agrees.
 """
 from __future__ import annotations
 
@@ -38,49 +39,55 @@ CIFAR10_32 = dict(
 
 
 def embedded_probe(batch: int, steps: int, rounds: int, scheduler: str) -> None:
-    """mnist-ddpm, the whole sampling chain, fp32 vs bf16 from the same seed: CPU time and how the images differ."""
+    """mnist-ddpm, the whole sampling chain from the same seed in fp32 and bf16 (channels_last, the default) and in
+    fp32 contiguous (a control: how far float rounding alone moves a chain): CPU time, how the images differ."""
     from genzoo import diffusion
     from genzoo.evaluation import classifier_score, load_classifier
 
-    models = {name: diffusion.from_pretrained("mnist-ddpm", device="cpu", dtype=dtype)
-              for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    models = {name: diffusion.from_pretrained("mnist-ddpm", device="cpu", dtype=dtype, channels_last=channels_last)
+              for name, dtype, channels_last in (("fp32", torch.float32, True), ("bf16", torch.bfloat16, True),
+                                                 ("fp32 contiguous", torch.float32, False))}
 
     def run(name):
         return diffusion.sample(models[name], diffusion.load_scheduler("mnist-ddpm", kind=scheduler), n=batch,
                                 steps=steps, seed=0, progress=False)
 
-    seconds, images = {"fp32": [], "bf16": []}, {}
+    seconds, images = {name: [] for name in models}, {}
     for r in range(rounds):
-        for name in (("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32")):
+        for name in (list(models) if r % 2 == 0 else list(models)[::-1]):
             start = time.process_time()
             images[name] = run(name)
             seconds[name].append(time.process_time() - start)
     classifier = load_classifier()
     labels = {name: classifier(x.clamp(-1, 1)).argmax(1) for name, x in images.items()}
-    diff = (images["bf16"] - images["fp32"]).abs()
-    agree = (labels["bf16"] == labels["fp32"]).float().mean().item()
-    fp32_score, bf16_score = (classifier_score(images[name], classifier=classifier) for name in ("fp32", "bf16"))
-    ratio = statistics.median(b / f for b, f in zip(seconds["bf16"], seconds["fp32"]))
-    print(f"mnist-ddpm, {scheduler} {steps} steps, {batch} images, seed 0, CPU s per chain (median of {rounds}): "
-          f"fp32 {statistics.median(seconds['fp32']):.1f}, bf16 {statistics.median(seconds['bf16']):.1f}, "
-          f"bf16/fp32 {ratio:.2f}")
-    print(f"bf16 vs fp32 images: max |diff| {diff.max().item():.3f}, mean |diff| {diff.mean().item():.4f}, "
-          f"images with max |diff| > 0.5: {(diff.flatten(1).amax(1) > 0.5).float().mean().item():.3f}; classifier "
-          f"labels agree: {agree:.4f}; mean confidence fp32 {fp32_score['mean_confidence']:.4f}, bf16 "
-          f"{bf16_score['mean_confidence']:.4f}; classes present {fp32_score['classes_present']} / "
-          f"{bf16_score['classes_present']}")
+    print(f"mnist-ddpm, {scheduler} {steps} steps, {batch} images, seed 0, CPU s per chain, median of {rounds}")
+    print("| variant | CPU s | x fp32 | max / mean abs diff vs fp32 | images with a pixel off by > 0.5 | classifier "
+          "labels agree with fp32 | mean confidence | classes present |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in models:
+        diff = (images[name] - images["fp32"]).abs()
+        score = classifier_score(images[name], classifier=classifier)
+        ratio = statistics.median(a / b for a, b in zip(seconds[name], seconds["fp32"]))
+        print(f"| {name} | {statistics.median(seconds[name]):.1f} | {ratio:.2f} | {diff.max().item():.3f} / "
+              f"{diff.mean().item():.4f} | {(diff.flatten(1).amax(1) > 0.5).float().mean().item():.3f} | "
+              f"{(labels[name] == labels['fp32']).float().mean().item():.4f} | {score['mean_confidence']:.4f} | "
+              f"{score['classes_present']} |")
 
 
 def precision_probe(ours_fp32, ours_bf16, reference, batch: int, rounds: int) -> None:
-    """One U-Net call (batch, t=500) in fp32 and bf16, genzoo (channels_last) vs diffusers: CPU time per call
-    (process CPU time: steadier than wall time on a shared machine with --threads 1), ratio to diffusers fp32
-    within each round, and each output's distance from diffusers fp32."""
+    """One U-Net call (batch, t=500) in fp32 and bf16, genzoo (channels_last, and contiguous) vs diffusers: CPU time
+    per call (process CPU time: steadier than wall time on a shared machine with --threads 1), ratio to diffusers
+    fp32 within each round, and each output's distance from diffusers fp32."""
     reference_bf16 = copy.deepcopy(reference).to(torch.bfloat16)
+    fp32_contiguous, bf16_contiguous = (copy.deepcopy(m).to(memory_format=torch.contiguous_format)
+                                        for m in (ours_fp32, ours_bf16))
     x, t = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.full((batch,), 500)
     calls = {"diffusers fp32": lambda: reference(x, t).sample,
              "diffusers bf16": lambda: reference_bf16(x.bfloat16(), t).sample.float(),
              "genzoo fp32": lambda: ours_fp32(x, t),
-             "genzoo bf16": lambda: ours_bf16(x.bfloat16(), t).float()}
+             "genzoo fp32 contiguous": lambda: fp32_contiguous(x, t),
+             "genzoo bf16": lambda: ours_bf16(x.bfloat16(), t).float(),
+             "genzoo bf16 contiguous": lambda: bf16_contiguous(x.bfloat16(), t).float()}
     with torch.inference_mode():
         outputs = {name: fn() for name, fn in calls.items()}  # also the warm-up
         seconds = {name: [] for name in calls}
