@@ -160,9 +160,6 @@ def check_range(option: str, value, low, high):
 
 
 DTYPE_NAMES = "auto, checkpoint, float32, bfloat16 or float16 (also fp32, bf16, fp16)"
-AUTO_DTYPE_HELP = ("auto: the fastest dtype that keeps quality: bfloat16 on a CPU with native bf16 (avx512_bf16 or "
-                   "amx_bf16, e.g. AMD EPYC Zen 4, Intel Sapphire Rapids: about 2x faster convolutions), float32 on "
-                   "other CPUs; bfloat16 on CUDA (float16 where unsupported)")
 
 
 def dtype_help(default: str) -> str:
@@ -170,7 +167,10 @@ def dtype_help(default: str) -> str:
     from .runtime import auto_dtype
 
     here = str(auto_dtype("cpu")).removeprefix("torch.")
-    return f"{DTYPE_NAMES}. {AUTO_DTYPE_HELP} (this CPU: {here}). checkpoint: the checkpoint's own. Default: {default}"
+    return (f"{DTYPE_NAMES}. auto (genzoo.runtime.auto_dtype): bfloat16 on a CPU with native bf16 (avx512_bf16 or "
+            f"amx_bf16, e.g. AMD EPYC Zen 4, Intel Sapphire Rapids: convolutions about 2x faster), float32 on other "
+            f"CPUs (this one: {here}); bfloat16 on CUDA, float16 where it lacks bf16. checkpoint: the checkpoint's "
+            f"own. Default: {default}")
 
 
 def check_dtype(value, device):
