@@ -4,6 +4,7 @@
     python benchmarks/diffusion_ddim.py --rounds 5 --threads 2
     python benchmarks/diffusion_ddim.py --device cuda --dtype float16
     python benchmarks/diffusion_ddim.py --precision --threads 1   # one U-Net call, fp32 vs bf16, vs diffusers
+    python benchmarks/diffusion_ddim.py --embedded --threads 1 --batch 256 --rounds 2   # mnist-ddpm: bf16 vs fp32
 
 The U-Net is google/ddpm-cifar10-32's architecture (35.7M parameters) with random weights (no download): diffusers
 builds it from the published config.json, its state dict is saved with the old attention key names as that repo
@@ -11,6 +12,11 @@ ships it, and genzoo loads the folder through diffusion.from_pretrained. Each ro
 loop (UNet2DModel + DDIMScheduler under torch.no_grad) and genzoo's diffusion.sample with the same seed, in
 alternating order, so that load from other processes hits both alike. Prints per-round wall and CPU times, the
 median ratios, and how far the two outputs are apart (per U-Net call, and after the whole chain).
+
+--embedded: the trained mnist-ddpm sampled as `genzoo sample` does (--scheduler, --steps 50, seed 0), the whole chain
+in fp32 and in bf16 from the same noise (and fp32 without channels_last, a control for float rounding alone),
+alternating, process CPU time; each against the fp32 images (max and mean pixel difference, images in [-1, 1]) and
+the fraction whose MNIST-classifier label agrees.
 """
 from __future__ import annotations
 
@@ -32,16 +38,56 @@ CIFAR10_32 = dict(
     center_input_sample=False, time_embedding_type="positional", act_fn="silu", mid_block_scale_factor=1)
 
 
+def embedded_probe(batch: int, steps: int, rounds: int, scheduler: str) -> None:
+    """mnist-ddpm, the whole sampling chain from the same seed in fp32 and bf16 (channels_last, the default) and in
+    fp32 contiguous (a control: how far float rounding alone moves a chain): CPU time, how the images differ."""
+    from genzoo import diffusion
+    from genzoo.evaluation import classifier_score, load_classifier
+
+    models = {name: diffusion.from_pretrained("mnist-ddpm", device="cpu", dtype=dtype, channels_last=channels_last)
+              for name, dtype, channels_last in (("fp32", torch.float32, True), ("bf16", torch.bfloat16, True),
+                                                 ("fp32 contiguous", torch.float32, False))}
+
+    def run(name):
+        return diffusion.sample(models[name], diffusion.load_scheduler("mnist-ddpm", kind=scheduler), n=batch,
+                                steps=steps, seed=0, progress=False)
+
+    seconds, images = {name: [] for name in models}, {}
+    for r in range(rounds):
+        for name in (list(models) if r % 2 == 0 else list(models)[::-1]):
+            start = time.process_time()
+            images[name] = run(name)
+            seconds[name].append(time.process_time() - start)
+    classifier = load_classifier()
+    labels = {name: classifier(x.clamp(-1, 1)).argmax(1) for name, x in images.items()}
+    print(f"mnist-ddpm, {scheduler} {steps} steps, {batch} images, seed 0, CPU s per chain, median of {rounds}")
+    print("| variant | CPU s | x fp32 | max / mean abs diff vs fp32 | images with a pixel off by > 0.5 | classifier "
+          "labels agree with fp32 | mean confidence | classes present |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in models:
+        diff = (images[name] - images["fp32"]).abs()
+        score = classifier_score(images[name], classifier=classifier)
+        ratio = statistics.median(a / b for a, b in zip(seconds[name], seconds["fp32"]))
+        print(f"| {name} | {statistics.median(seconds[name]):.1f} | {ratio:.2f} | {diff.max().item():.3f} / "
+              f"{diff.mean().item():.4f} | {(diff.flatten(1).amax(1) > 0.5).float().mean().item():.3f} | "
+              f"{(labels[name] == labels['fp32']).float().mean().item():.4f} | {score['mean_confidence']:.4f} | "
+              f"{score['classes_present']} |")
+
+
 def precision_probe(ours_fp32, ours_bf16, reference, batch: int, rounds: int) -> None:
-    """One U-Net call (batch, t=500) in fp32 and bf16, genzoo (channels_last) vs diffusers: CPU time per call
-    (process CPU time: steadier than wall time on a shared machine with --threads 1), ratio to diffusers fp32
-    within each round, and each output's distance from diffusers fp32."""
+    """One U-Net call (batch, t=500) in fp32 and bf16, genzoo (channels_last, and contiguous) vs diffusers: CPU time
+    per call (process CPU time: steadier than wall time on a shared machine with --threads 1), ratio to diffusers
+    fp32 within each round, and each output's distance from diffusers fp32."""
     reference_bf16 = copy.deepcopy(reference).to(torch.bfloat16)
+    fp32_contiguous, bf16_contiguous = (copy.deepcopy(m).to(memory_format=torch.contiguous_format)
+                                        for m in (ours_fp32, ours_bf16))
     x, t = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(1)), torch.full((batch,), 500)
     calls = {"diffusers fp32": lambda: reference(x, t).sample,
              "diffusers bf16": lambda: reference_bf16(x.bfloat16(), t).sample.float(),
              "genzoo fp32": lambda: ours_fp32(x, t),
-             "genzoo bf16": lambda: ours_bf16(x.bfloat16(), t).float()}
+             "genzoo fp32 contiguous": lambda: fp32_contiguous(x, t),
+             "genzoo bf16": lambda: ours_bf16(x.bfloat16(), t).float(),
+             "genzoo bf16 contiguous": lambda: bf16_contiguous(x.bfloat16(), t).float()}
     with torch.inference_mode():
         outputs = {name: fn() for name, fn in calls.items()}  # also the warm-up
         seconds = {name: [] for name in calls}
@@ -67,11 +113,16 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float32")
     p.add_argument("--no-channels-last", action="store_true", help="genzoo without channels_last (an ablation)")
+    p.add_argument("--embedded", action="store_true",
+                   help="instead: the trained mnist-ddpm sampled in fp32 and bf16 (time, image difference, labels)")
+    p.add_argument("--scheduler", default="ddim", help="--embedded: the sampler (as genzoo sample --scheduler)")
     p.add_argument("--precision", action="store_true",
                    help="instead: one U-Net call in fp32 and bf16 (genzoo and diffusers), CPU time and outputs")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.embedded:
+        return embedded_probe(args.batch, args.steps, args.rounds, args.scheduler)
     import diffusers
 
     from genzoo import diffusion

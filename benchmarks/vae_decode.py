@@ -4,12 +4,17 @@
     python benchmarks/vae_decode.py --sizes 256 --repeats 5 --skip-memory
     python benchmarks/vae_decode.py --memory-only --size 1024
     python benchmarks/vae_decode.py --precision --sizes 256 --repeats 2 --threads 1   # fp32 vs bf16, channels_last
+    python benchmarks/vae_decode.py --embedded --repeats 3 --threads 1   # trained mnist-vae: bf16 vs fp32 quality
 
 The architecture is the real one (stabilityai/sd-vae-ft-mse config: block_out_channels 128,256,512,512,
 layers_per_block 2, 4 latent channels, sample_size 256; 83.65M parameters) with random weights: diffusers'
 AutoencoderKL is built with a fixed seed and its state dict is converted into genzoo's model, so both decode with
 identical weights (the outputs are compared too). Runs alternate genzoo/diffusers so that load changes on a
 shared machine hit both alike; the per-pair ratio is reported as well as the medians.
+
+--embedded: the trained mnist-vae reconstructs genzoo's 2,000 held-out MNIST digits and decodes 1,000 prior samples
+(seed 0) in fp32 and bf16, each contiguous and channels_last: process CPU time (alternating, median), reconstruction
+MSE, pixel difference from fp32, and how often the MNIST classifier's label agrees with fp32's.
 
 Memory: each measurement runs in a fresh subprocess (resource.getrusage(RUSAGE_SELF).ru_maxrss), which reports
 the peak resident set after building the model (baseline) and after the decode.
@@ -115,6 +120,47 @@ def precision_probe(size: int, repeats: int) -> None:
         print(f"| {name} | {statistics.median(seconds[name]):.2f} | {ratio:.2f} | {diff:.2e} |")
 
 
+def embedded_probe(repeats: int) -> None:
+    """mnist-vae in fp32 / bf16 x contiguous / channels_last: CPU time and quality of reconstructions and samples."""
+    from genzoo import datasets, vae
+    from genzoo.evaluation import load_classifier
+
+    images, labels = datasets.mnist("heldout")
+    classifier = load_classifier()
+    cl = torch.channels_last
+    variants = {}
+    for name, dtype, memory_format in (("fp32", torch.float32, torch.contiguous_format), ("fp32 channels_last",
+                                       torch.float32, cl), ("bf16", torch.bfloat16, torch.contiguous_format),
+                                       ("bf16 channels_last", torch.bfloat16, cl)):
+        model = vae.from_pretrained("mnist-vae", device="cpu", dtype=dtype).to(memory_format=memory_format)
+        x = images.to(dtype).contiguous(memory_format=memory_format)
+        variants[name] = (lambda m=model, x=x: m.reconstruct(x).float(), lambda m=model: m.sample(1000, seed=0).float())
+    seconds = {name: {"reconstruct": [], "sample": []} for name in variants}
+    outputs = {}
+    with torch.inference_mode():
+        for r in range(repeats + 1):   # round 0 is the warm-up
+            for name in (list(variants) if r % 2 else list(variants)[::-1]):
+                for task, fn in zip(("reconstruct", "sample"), variants[name]):
+                    start = time.process_time()
+                    outputs[name, task] = fn()
+                    if r:
+                        seconds[name][task].append(time.process_time() - start)
+        predicted = {key: classifier(out.clamp(-1, 1)).argmax(1) for key, out in outputs.items()}
+    print(f"mnist-vae: 2,000 held-out digits reconstructed, 1,000 samples (seed 0); CPU s median of {repeats}")
+    print("| variant | reconstruct s | sample s | recon MSE | label acc. | max / mean abs diff vs fp32 (recon) "
+          "| labels agree with fp32 (recon / samples) | max / mean abs diff vs fp32 (samples) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in variants:
+        recon, drawn = outputs[name, "reconstruct"], outputs[name, "sample"]
+        d_recon, d_drawn = (recon - outputs["fp32", "reconstruct"]).abs(), (drawn - outputs["fp32", "sample"]).abs()
+        agree = [(predicted[name, t] == predicted["fp32", t]).float().mean().item() for t in ("reconstruct", "sample")]
+        print(f"| {name} | {statistics.median(seconds[name]['reconstruct']):.3f} | "
+              f"{statistics.median(seconds[name]['sample']):.3f} | {(recon - images).pow(2).mean().item():.5f} | "
+              f"{(predicted[name, 'reconstruct'] == labels).float().mean().item():.4f} | "
+              f"{d_recon.max().item():.3f} / {d_recon.mean().item():.4f} | {agree[0]:.4f} / {agree[1]:.4f} | "
+              f"{d_drawn.max().item():.3f} / {d_drawn.mean().item():.4f} |")
+
+
 def _maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
@@ -171,6 +217,8 @@ def main():
     parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--precision", action="store_true",
                         help="instead: fp32 vs bf16 (and channels_last) decode at --sizes[0], CPU time and outputs")
+    parser.add_argument("--embedded", action="store_true",
+                        help="instead: the trained mnist-vae in fp32 vs bf16 (and channels_last): time and quality")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["BENCH_THREADS"] = str(args.threads)
@@ -183,6 +231,8 @@ def main():
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
           f"({args.threads} threads), diffusers {diffusers.__version__}, CUDA: "
           f"{'yes' if torch.cuda.is_available() else 'no GPU (CPU only)'}", flush=True)
+    if args.embedded:
+        return embedded_probe(args.repeats)
     if args.precision:
         return precision_probe(args.sizes[0], args.repeats)
     if not args.memory_only:

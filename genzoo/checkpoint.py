@@ -288,7 +288,7 @@ def build_and_load(build, state_dict: dict, path="<checkpoint>", device=None, dt
     the cast to `dtype`) are refused, naming them, unless `allow_nonfinite`.
     """
     device = resolve_device(device)
-    dtype = resolve_dtype(dtype)
+    dtype = resolve_dtype(dtype, device)
     with torch.device("meta"), _bounded_build(state_dict, path):
         try:
             model = build()

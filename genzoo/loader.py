@@ -155,7 +155,8 @@ def read(located: Located):
 def load(family: str, name_or_path, *, convert, build, weight_names, device="auto", dtype=None, revision=None,
          subfolders=("",), config_required: bool = False, allow_nonfinite: bool = False, **options):
     """locate -> refuse -> read -> convert -> build: the whole of a plain from_pretrained."""
-    device, dtype = resolve_device(device), resolve_dtype(dtype)   # a bad device fails before any download
+    device = resolve_device(device)   # a bad device fails before any download
+    dtype = resolve_dtype(dtype, device)
     located = locate(name_or_path, family, weight_names, revision, subfolders, config_required)
     return load_located(located, family, convert=convert, build=build, device=device, dtype=dtype,
                         allow_nonfinite=allow_nonfinite, **options)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from ..cli import check_dtype, dtype_help
+
 EMBEDDED = "mnist-cyclegan"
 
 
@@ -33,10 +35,11 @@ def translate(argv) -> int:
     parser.add_argument("--direction", choices=("AtoB", "BtoA"), default="AtoB",
                         help="which generator of a two-generator checkpoint (genzoo training folder, junyanz run)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    parser.add_argument("--dtype", default=None, help="float32 (default), float16, bfloat16")
+    parser.add_argument("--dtype", default="checkpoint", help=dtype_help("checkpoint (auto is opt-in)"))
     parser.add_argument("--overwrite", action="store_true", help="replace output files that exist already")
     args = parser.parse_args(argv)
-    model = from_pretrained(args.model, device=args.device, dtype=args.dtype, direction=args.direction)
+    model = from_pretrained(args.model, device=args.device, dtype=check_dtype(args.dtype, args.device),
+                            direction=args.direction)
     outputs = translate_files(model, args.input, args.output, size=args.size, overwrite=args.overwrite)
     print(f"wrote {outputs[0]}" if len(outputs) == 1 else f"wrote {len(outputs)} images under {args.output}")
     return 0

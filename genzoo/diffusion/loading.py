@@ -32,7 +32,8 @@ def from_pretrained(name_or_path, device="auto", dtype=None, revision=None, chan
     channels_last stores the conv weights NHWC, so activations flow NHWC too: oneDNN (CPU) and cuDNN convolutions
     run faster without layout conversions, and attention's (B, HW, C) view is free. Values are the same.
     """
-    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
     located = locate(name_or_path, revision)
     unet = loader.load_located(located, FAMILY, convert=convert.convert, build=UNet, device=device, dtype=dtype,
                                allow_nonfinite=allow_nonfinite)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..cli import MAX_IMAGES, check_output, check_range
+from ..cli import MAX_IMAGES, check_dtype, check_output, check_range, dtype_help
 from ..errors import ConfigError
 from .losses import LOSSES
 
@@ -29,7 +29,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", type=int, default=None, help="class label for a conditional GAN")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default=None, help="float32 (default: the checkpoint's), float16, bfloat16")
+    parser.add_argument("--dtype", default="checkpoint", help=dtype_help("checkpoint (auto is opt-in)"))
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
@@ -45,7 +45,7 @@ def sample(argv) -> int:
 
     target = check_output(args.out, args.overwrite, default_name="samples.png")   # before any work
     check_range("--n", args.n, 1, MAX_IMAGES)
-    generator = from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    generator = from_pretrained(args.model, device=args.device, dtype=check_dtype(args.dtype, args.device))
     out = generator.sample(args.n, seed=args.seed, labels=args.label, progress=True)
     path = write_output(out, target, nrow=args.nrow, argmax=args.argmax, overwrite=args.overwrite)
     print(f"wrote {path}")
@@ -65,7 +65,7 @@ def interpolate(argv) -> int:
     target = check_output(args.out, args.overwrite, default_name="interpolation.png")   # before any work
     check_range("--steps", args.steps, 2, 1000)
     check_range("--rows", args.rows, 1, 1000)
-    generator = from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    generator = from_pretrained(args.model, device=args.device, dtype=check_dtype(args.dtype, args.device))
     out = generator.interpolate(args.steps, seed=args.seed, labels=args.label, rows=args.rows)
     path = write_output(out, target, nrow=args.steps, overwrite=args.overwrite)
     print(f"wrote {path}")
