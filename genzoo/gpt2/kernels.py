@@ -65,43 +65,13 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The CPU feature flags the kernel reports (empty where /proc/cpuinfo does not exist, e.g. macOS)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def cpu_capability() -> str:
-    """torch's name for the vector ISA its CPU kernels were dispatched to ("AVX512", "AVX2", "DEFAULT", ...)."""
-    try:
-        return torch.backends.cpu.get_cpu_capability()
-    except (AttributeError, RuntimeError):
-        return "unknown"
-
-
-def native_bf16_cpu() -> bool:
-    """True where the CPU computes bf16 dot products in hardware and torch dispatches AVX-512 kernels to it."""
-    flags = cpu_flags()
-    has_bf16 = bool({"avx512_bf16", "amx_bf16"} & flags)
-    return has_bf16 and cpu_capability().startswith(("AVX512", "AMX"))
+from ..runtime import auto_dtype, cpu_capability, cpu_flags, native_bf16_cpu  # noqa: F401 (re-exported)
 
 
 def default_dtype(device) -> torch.dtype:
-    """The fastest dtype to decode in on `device` that does not lose quality beyond bf16 rounding."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu":
-        return torch.bfloat16 if native_bf16_cpu() else torch.float32
-    return torch.float32
+    """The fastest dtype to decode in on `device` that does not lose quality beyond bf16 rounding: what
+    dtype="auto" means in every family (genzoo.runtime.auto_dtype)."""
+    return auto_dtype(device)
 
 
 def default_quantize(device) -> str | None:
