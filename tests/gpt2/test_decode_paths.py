@@ -137,6 +137,33 @@ def test_compiled_steps_of_two_quantized_models_and_a_copy_keep_their_own_weight
     assert duplicate.generate(prompt, max_new_tokens=8, temperature=0) == eager[0]
 
 
+def test_compiled_fp32_step_follows_weight_changes_and_each_models_own_weights(genzoo_model):
+    """On the CPU the compiled step freezes the weights into its graph: a change to them (in place, as an
+    optimizer step does, or by loading other weights) must recompile it, and no model may run another's graph."""
+    from genzoo.gpt2 import fast_decode
+
+    assert fast_decode.compile_options("cpu")["freezing"]
+    first, second = copy.deepcopy(genzoo_model), copy.deepcopy(genzoo_model)
+    with torch.no_grad():
+        second.h[0].mlp.c_fc.weight.mul_(-1)
+    prompt = [5, 17, 99, 3]
+
+    def greedy(model):
+        return model.generate(prompt, max_new_tokens=8, temperature=0)
+
+    eager = [greedy(m) for m in (first, second)]
+    assert eager[0] != eager[1]
+    assert [greedy(m.set_decode_mode("compile")) for m in (first, second)] == eager
+    with torch.no_grad():
+        first.h[0].mlp.c_fc.weight.mul_(-1)  # in place: first now holds second's weights
+    with pytest.warns(UserWarning, match="weights changed since the compiled step was built"):
+        assert greedy(first) == eager[1]
+    first.load_state_dict(genzoo_model.state_dict())  # back to the original values, copied in place
+    with pytest.warns(UserWarning, match="compiled again"):
+        assert greedy(first) == eager[0]
+    assert greedy(second) == eager[1]  # its graph was dropped with the stale ones: recompiled, same tokens
+
+
 def test_decode_modes_are_checked(genzoo_model):
     with pytest.raises(ConfigError, match="unknown decode mode"):
         copy.deepcopy(genzoo_model).set_decode_mode("fast")
