@@ -29,6 +29,7 @@ what the tested "static" step does, but has not run on a GPU yet.
 """
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import torch
@@ -163,9 +164,14 @@ def compile_options(device) -> dict | None:
     GEMM template and the library call. For the one-row fp32 GEMVs of GPT-2 124M this streams 17.5-20.5 GB/s
     where MKL streams 13-17 (benchmarks/results/gpt2.md). It costs a second copy of the fp32 weights while the
     step lives, and a recompilation whenever the weights change (see _compiled_step). Elsewhere: the defaults."""
-    if torch.device(device).type == "cpu":
+    if torch.device(device).type == "cpu" and _ISOLATED_COMPILES:
         return {"freezing": True, "max_autotune": True}
     return None
+
+
+# A graph with frozen weights must never run for another model: that needs one isolated compile per model, which
+# torch.compile offers from torch 2.10 on (isolate_recompiles). Older versions compile without freezing.
+_ISOLATED_COMPILES = "isolate_recompiles" in inspect.signature(torch.compile).parameters
 
 
 def _weights_key(model) -> tuple:
@@ -174,34 +180,41 @@ def _weights_key(model) -> tuple:
 
 
 def _compiled_step(model):
-    """One torch.compile of fixed_shape_step per model and weights (kept on the model: a new cache of the same
-    shapes reuses it; a new shape or dtype triggers one recompilation, never one per token). The step holds
-    frozen copies of the weights (compile_options), so once they change (an optimizer step, load_state_dict, a
-    copy of the model) it is compiled anew, and the stale graphs of this function are dropped (isolated per model:
-    a graph frozen with one model's weights is never run for another's)."""
-    key = _weights_key(model)
+    """One torch.compile of fixed_shape_step per model (kept on the model: a new cache of the same shapes reuses
+    it; a new shape or dtype triggers one recompilation, never one per token). Where compile_options freezes the
+    weights into the graph, the compile is also per weights: once they change (an optimizer step, load_state_dict,
+    a copy of the model) it is compiled anew and the stale graphs are dropped, and each model's graphs are
+    isolated from every other's (a graph frozen with one model's weights never runs for another)."""
+    options = compile_options(model.device)
+    key = _weights_key(model) if options else None
     cached = getattr(model, "_compiled_step", None)
     if cached is not None and cached[0] == key:
         return cached[1]
-    if cached is not None:
-        torch._dynamo.reset_code(fixed_shape_step.__code__)  # the frozen weights it holds are stale: free them
-        if compile_options(model.device):
+    if not options:
+        step = torch.compile(fixed_shape_step, dynamic=False)
+    else:
+        if cached is not None:
+            torch._dynamo.reset_code(fixed_shape_step.__code__)  # the frozen weights they hold are stale
             warnings.warn("decode mode 'compile': the weights changed since the compiled step was built, so it is "
                           "compiled again (seconds to a minute on a CPU); for a model that is still training, "
                           "decode with set_decode_mode('eager')", stacklevel=4)
-    compiled = torch.compile(fixed_shape_step, dynamic=False, isolate_recompiles=True)
-    options = compile_options(model.device)
-    if options:
-        from torch._inductor import config as inductor_config  # loaded by torch.compile's first call anyway
-
-        # Set while tracing, not only for inductor (torch.compile's options=): dynamo reads `freezing` to treat
-        # the parameters as constants. Compilation happens inside a call, so every call runs under it.
-        def step(*args, _compiled=compiled):
-            with inductor_config.patch(options):
-                return _compiled(*args)
-    else:
-        step = compiled
+        step = _frozen_compile(options)
     object.__setattr__(model, "_compiled_step", (key, step))  # a function, not a submodule or a parameter
+    return step
+
+
+def _frozen_compile(options: dict):
+    """fixed_shape_step compiled in its own isolated cache, every call under `options`: they must be set while
+    dynamo traces (it reads `freezing` to treat parameters as constants; torch.compile's options= reach only
+    inductor), and compilation happens inside a call."""
+    from torch._inductor import config as inductor_config  # loaded by torch.compile's first call anyway
+
+    compiled = torch.compile(fixed_shape_step, dynamic=False, isolate_recompiles=True)
+
+    def step(*args):
+        with inductor_config.patch(options):
+            return compiled(*args)
+
     return step
 
 

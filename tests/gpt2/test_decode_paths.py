@@ -164,6 +164,22 @@ def test_compiled_fp32_step_follows_weight_changes_and_each_models_own_weights(g
     assert greedy(second) == eager[1]  # its graph was dropped with the stale ones: recompiled, same tokens
 
 
+def test_compiled_step_without_isolated_compiles_does_not_freeze(genzoo_model, monkeypatch):
+    """torch before 2.10 cannot keep one model's frozen graph from another's: the step is then compiled unfrozen."""
+    from genzoo.gpt2 import fast_decode
+
+    monkeypatch.setattr(fast_decode, "_ISOLATED_COMPILES", False)
+    assert fast_decode.compile_options("cpu") is None
+    model = copy.deepcopy(genzoo_model)
+    prompt = [5, 17, 99, 3]
+    eager = model.generate(prompt, max_new_tokens=6, temperature=0)
+    assert model.set_decode_mode("compile").generate(prompt, max_new_tokens=6, temperature=0) == eager
+    with torch.no_grad():
+        model.h[0].mlp.c_fc.weight.mul_(-1)  # unfrozen: the same graph reads the new weights, no recompilation
+    changed = model.set_decode_mode("eager").generate(prompt, max_new_tokens=6, temperature=0)
+    assert model.set_decode_mode("compile").generate(prompt, max_new_tokens=6, temperature=0) == changed
+
+
 def test_decode_modes_are_checked(genzoo_model):
     with pytest.raises(ConfigError, match="unknown decode mode"):
         copy.deepcopy(genzoo_model).set_decode_mode("fast")
