@@ -183,8 +183,9 @@ def _compiled_step(model):
     """One torch.compile of fixed_shape_step per model (kept on the model: a new cache of the same shapes reuses
     it; a new shape or dtype triggers one recompilation, never one per token). Where compile_options freezes the
     weights into the graph, the compile is also per weights: once they change (an optimizer step, load_state_dict,
-    a copy of the model) it is compiled anew and the stale graphs are dropped, and each model's graphs are
-    isolated from every other's (a graph frozen with one model's weights never runs for another)."""
+    a copy of the model) it is compiled anew, and each model's graphs are isolated from every other's (a graph
+    frozen with one model's weights never runs for another). Recompiling drops every compiled graph of this step,
+    to free the stale frozen weights: other models' steps then compile again at their next call."""
     options = compile_options(model.device)
     key = _weights_key(model) if options else None
     cached = getattr(model, "_compiled_step", None)
@@ -194,7 +195,7 @@ def _compiled_step(model):
         step = torch.compile(fixed_shape_step, dynamic=False)
     else:
         if cached is not None:
-            torch._dynamo.reset_code(fixed_shape_step.__code__)  # the frozen weights they hold are stale
+            torch._dynamo.reset_code(fixed_shape_step.__code__)  # frees the stale frozen weights (and the rest)
             warnings.warn("decode mode 'compile': the weights changed since the compiled step was built, so it is "
                           "compiled again (seconds to a minute on a CPU); for a model that is still training, "
                           "decode with set_decode_mode('eager')", stacklevel=4)
