@@ -165,7 +165,9 @@ def compile_options(device) -> dict | None:
     where MKL streams 13-17 (benchmarks/results/gpt2.md). It costs a second copy of the fp32 weights while the
     step lives, and a recompilation whenever the weights change (see _compiled_step). Elsewhere: the defaults."""
     if torch.device(device).type == "cpu" and _ISOLATED_COMPILES:
-        return {"freezing": True, "max_autotune": True}
+        # (and no autotuning report on stderr: ~30 lines per compile, of interest to inductor's developers only)
+        return {"freezing": True, "max_autotune": True, "autotune_num_choices_displayed": 0,
+                "max_autotune_report_choices_stats": False}
     return None
 
 
@@ -211,9 +213,12 @@ def _frozen_compile(options: dict):
     from torch._inductor import config as inductor_config  # loaded by torch.compile's first call anyway
 
     compiled = torch.compile(fixed_shape_step, dynamic=False, isolate_recompiles=True)
+    options = {key: value for key, value in options.items() if hasattr(inductor_config, key)}  # torch versions
 
     def step(*args):
-        with inductor_config.patch(options):
+        with inductor_config.patch(options), warnings.catch_warnings():
+            # inductor's autotuner calls a deprecated storage API of torch's own: not the user's concern
+            warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
             return compiled(*args)
 
     return step
