@@ -51,6 +51,9 @@ Flags that decide (see `describe()` for what this machine got):
     GPT.arrange_for_decoding then stores each block weight that way (the same values and (out, in) shape: a
     transposed view where (in, out) wins). The two storages sum in a different order, so fp32 logits may differ
     between machines (or noisy probes) in the last bits (~1e-6 relative), as they do between BLAS thread counts.
+  * decode mode "compile" (fast_decode.compile_options): on the CPU the weights are frozen into the compiled
+    step, and inductor packs each block matrix once and generates its GEMV (17.5-20.5 GB/s here against 13-17 for
+    the library kernels above): fp32 1.3x faster than eager, after ~20 s of compiling.
   * GPUs: bf16 where torch.cuda.is_bf16_supported(), no head copy (either layout streams at full speed), KV
     cache in the model's dtype.
 """
