@@ -230,6 +230,21 @@ def test_linear_layout_is_measured_only_for_large_fp32_cpu_matrices():
     assert kernels.linear_layout(1024, 4096, "cpu", torch.bfloat16) is None
     assert kernels.linear_layout(1024, 4096, "cuda", torch.float32) is None
     assert kernels.linear_layout(512, 1024, "cpu", torch.float32) in (None, "in_out", "out_in")  # 2 MB: measured
+
+
+@pytest.mark.parametrize("slow, expected", [("in_out", "out_in"), ("out_in", "in_out"), (None, None)])
+def test_measured_layout_keeps_the_faster_storage_and_leaves_ties_alone(monkeypatch, slow, expected):
+    """The decision itself, with one storage made slower on purpose (a tie: neither wins by over 5%)."""
+    import time
+    from types import SimpleNamespace
+
+    def linear(row, weight):  # the sleeps dominate the real matmul, so that a tie is a tie on a busy machine
+        time.sleep(0.004 if kernels.stored_layout(weight) == slow else 0.002)
+        return F.linear(row, weight)
+
+    monkeypatch.setattr(kernels, "_probe_bytes", lambda: 4 * 64 * 64 * 4)  # four 64x64 matrices per pass
+    monkeypatch.setattr(kernels, "F", SimpleNamespace(linear=linear))
+    assert kernels._measured_layout.__wrapped__(64, 64, 1) == expected
     assert kernels.stored_layout(torch.empty(6, 4)) == "out_in"
     assert kernels.stored_layout(torch.empty(4, 6).t()) == "in_out"
 
