@@ -166,7 +166,9 @@ def _decode_precision(dtype, quantize, device):
     if dtype == "checkpoint":
         return None, quantize
     if dtype != "auto":
-        return dtype, quantize
+        from ..cli import check_dtype
+
+        return check_dtype(dtype, device), quantize  # one message for a bad --dtype in every family
     import torch
 
     from ..runtime import resolve_device

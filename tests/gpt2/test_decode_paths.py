@@ -437,7 +437,10 @@ def test_cli_dtype_auto_uses_the_cpus_default_reduced_precision():
 
     assert _decode_precision("auto", None, "cpu") == (None, kernels.default_quantize("cpu"))
     assert _decode_precision("auto", "int8", "cpu") == (None, "int8")
-    assert _decode_precision("float32", None, "cpu") == ("float32", None)
+    assert _decode_precision("float32", None, "cpu") == (torch.float32, None)
+    assert _decode_precision("checkpoint", "fp16", "cpu") == (None, "fp16")
+    with pytest.raises(ConfigError, match="unknown --dtype 'fp64': use auto, checkpoint"):
+        _decode_precision("fp64", None, "cpu")  # the same message as every other family's --dtype
 
 
 # --- CUDA (skipped without a GPU: written, not yet run) ----------------------------------------------------------
