@@ -195,6 +195,114 @@ def check_threads(value):
     return check_range("--threads", value, 1, 4 * (os.cpu_count() or 1))
 
 
+# ---- the shared vocabulary: every use command builds its common options here -----------------------------------
+# One spelling and one meaning everywhere: MODEL (positional; --model is an accepted alias), --device, --dtype (the
+# weights' dtype), --revision, --seed, --n (how many), --out, --overwrite, --threads, --no-progress, --size H W (one
+# number: a square), --sample-steps (sampling steps), --frames (images in a strip). --steps means optimizer steps
+# and belongs to `genzoo train` only.
+
+MODEL_HELP = "catalog name (genzoo list), local folder or checkpoint file, or Hugging Face repo id"
+
+
+def add_common_options(parser, *, model: bool = True, model_default: str | None = None, model_help: str | None = None,
+                       dtype: str = "checkpoint", n: int | None = None, out: str | None = None, seed: int | None = 0,
+                       size: bool = False, sample_steps: int | None = None, frames: int | None = None,
+                       output: bool = True):
+    """Add the options every use command shares to an argparse parser, with the same names, defaults and help.
+
+    `n`, `out`, `sample_steps`, `frames`: the command's default (None: the command has no such option). `dtype`:
+    what --dtype defaults to. `output=False` for a command that writes nothing (no --overwrite). Call
+    `finish_common_options(args)` after parsing: it resolves the --model alias, checks every bound, sets --threads
+    and turns --size into (H, W), all before any model is loaded.
+    """
+    if model:
+        help_text = model_help or MODEL_HELP
+        if model_default is not None:
+            help_text += f" (default {model_default})"
+        parser.add_argument("model", nargs="?", default=None, help=help_text)   # optional: --model may give it
+        parser.add_argument("--model", dest="model_option", default=None, metavar="MODEL",
+                            help="the same as the positional MODEL")
+        parser.set_defaults(model_default=model_default)
+    parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--dtype", default=dtype, help=dtype_help(dtype))
+    parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit)")
+    if seed is not None or model:
+        parser.add_argument("--seed", type=int, default=seed, help="random seed: the same seed, the same output")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads (torch.set_num_threads; default: torch's, one per core)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    if n is not None:
+        parser.add_argument("--n", type=int, default=n, help=f"how many (default {n})")
+    if out is not None:
+        parser.add_argument("--out", default=out, help=f"output file (default {out})")
+    if output:
+        parser.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    if size:
+        parser.add_argument("--size", type=int, nargs="+", default=None, metavar="N",
+                            help="image size: H W, or one number for a square")
+    if sample_steps is not None:
+        parser.add_argument("--sample-steps", type=int, default=sample_steps,
+                            help=f"sampling (denoising) steps (default {sample_steps})")
+    if frames is not None:
+        parser.add_argument("--frames", type=int, default=frames, help=f"images per strip (default {frames})")
+    return parser
+
+
+def finish_common_options(args):
+    """Check and normalise what add_common_options added (see there); returns `args`."""
+    from .errors import ConfigError
+
+    if hasattr(args, "model_option"):
+        if args.model_option is not None and args.model is not None and args.model_option != args.model:
+            raise ConfigError(f"two models given: {args.model!r} and --model {args.model_option!r}: give one")
+        args.model = args.model or args.model_option or args.model_default
+        if args.model is None:
+            raise ConfigError("no model given: name one (a catalog name from `genzoo list`, a folder or a file)")
+    check_threads(getattr(args, "threads", None))
+    if getattr(args, "n", None) is not None:
+        check_range("--n", args.n, 1, MAX_IMAGES)
+    if getattr(args, "sample_steps", None) is not None:
+        check_range("--sample-steps", args.sample_steps, 1, MAX_STEPS)
+    if getattr(args, "frames", None) is not None:
+        check_range("--frames", args.frames, 2, MAX_STEPS)
+    if getattr(args, "size", None) is not None:
+        args.size = parse_size(args.size)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def parse_size(values, option: str = "--size") -> tuple[int, int]:
+    """`--size H W` or `--size S` -> (H, W), each side within 1..MAX_IMAGE_SIDE."""
+    from .errors import ConfigError
+
+    values = [values] if isinstance(values, int) else list(values)
+    if len(values) not in (1, 2):
+        raise ConfigError(f"{option} takes H W, or one number for a square; got {len(values)} numbers")
+    for v in values:
+        check_range(option, v, 1, MAX_IMAGE_SIDE)
+    return (values[0], values[-1])
+
+
+def add_deprecated_alias(parser, old: str, new: str, *, flag: bool = False, const=True, **kwargs):
+    """Keep an old spelling working for one release: `old` stores into `new`'s destination and prints one line
+    naming the new spelling. `flag=True` for an option without a value (it stores `const`)."""
+    import argparse
+
+    dest = new.lstrip("-").replace("-", "_")
+
+    class Deprecated(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            print(f"genzoo: {option_string} is deprecated and will be removed in the next release: use {new}",
+                  file=sys.stderr)
+            setattr(namespace, self.dest, const if flag else values)
+
+    parser.add_argument(old, dest=dest, action=Deprecated, nargs=0 if flag else kwargs.pop("nargs", None),
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+
+
 def list_command(argv: list[str]) -> int:
     import argparse
 

@@ -16,10 +16,88 @@ from pathlib import Path
 from .catalog import ENTRIES, ModelEntry, embedded_dir
 from .errors import UnknownModelError
 
-__all__ = ["FAMILIES", "ModelEntry", "register", "list_models", "find", "get", "resolve", "detect_family",
+__all__ = ["Registry", "FAMILIES", "ModelEntry", "register", "list_models", "find", "get", "resolve", "detect_family",
            "family_of", "load", "embedded_dir", "check_family_name"]
 
 FAMILIES = ("gpt2", "gan", "cyclegan", "vae", "diffusion")
+
+
+class Registry(dict):
+    """Names -> objects for one swap point, filled by one decorator, with one collision policy.
+
+        SCHEDULERS = Registry("scheduler", how="@genzoo.diffusion.register_scheduler('name')")
+        @SCHEDULERS.register("ddim")
+        class DDIMScheduler: ...
+        SCHEDULERS.register("mish", torch.nn.Mish)          # or directly, object second
+        SCHEDULERS.lookup("dddim", option="--scheduler")    # ConfigError naming the option and close names
+
+    A name another object holds is refused unless `overwrite=True`. Registering the same object again, or a class
+    with the same module and qualified name (a module imported twice), is not a collision. `case_sensitive=False`
+    stores names lower-cased. It is a dict, so `name in registry`, `registry[name]` and `sorted(registry)` work.
+    """
+
+    def __init__(self, what: str, *, how: str | None = None, case_sensitive: bool = True, check=None):
+        super().__init__()
+        self.what = what                       # "scheduler", "attention backend", ... (used in messages)
+        self.how = how                         # how a user registers one (used in messages)
+        self.case_sensitive = case_sensitive
+        self.check = check                     # optional callable(name, obj) raising ConfigError on a bad object
+
+    def key(self, name) -> str:
+        if not isinstance(name, str) or not name:
+            from .errors import ConfigError
+
+            raise ConfigError(f"a {self.what} name must be a non-empty string, got {name!r}")
+        return name if self.case_sensitive else name.lower()
+
+    def register(self, name: str, obj=None, *, aliases=(), overwrite: bool = False):
+        """`@registry.register("name")` over a class or function, or `registry.register("name", obj)`."""
+        keys = [self.key(n) for n in (name, *aliases)]
+
+        def add(obj):
+            from .errors import ConfigError
+
+            if self.check is not None:
+                self.check(name, obj)
+            for key in keys:
+                held = dict.get(self, key)
+                if held is not None and not overwrite and not _same(held, obj):
+                    raise ConfigError(f"{self.what} name {key!r} is taken by {_label(held)}: pick another name or "
+                                      f"pass overwrite=True to replace it")
+            for key in keys:
+                self[key] = obj
+            return obj
+
+        return add if obj is None else add(obj)
+
+    def lookup(self, name, option: str | None = None):
+        """The object registered as `name`, or a ConfigError naming `option`, the choices and close names."""
+        from .errors import ConfigError
+
+        key = name.lower() if isinstance(name, str) and not self.case_sensitive else name
+        if isinstance(key, str) and key in self:
+            return self[key]
+        close = difflib.get_close_matches(str(name), list(self), n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        register = f", or register one with {self.how}" if self.how else ""
+        raise ConfigError(f"{option or self.what} {name!r} is not known: one of {', '.join(sorted(self))}{register}."
+                          f"{hint}")
+
+    def names(self) -> list[str]:
+        return sorted(self)
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    return isinstance(a, type) and isinstance(b, type) and \
+        (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+
+
+def _label(obj) -> str:
+    name = getattr(obj, "__qualname__", None) or type(obj).__name__
+    module = getattr(obj, "__module__", None)
+    return f"{module}.{name}" if module else name
 
 _CATALOG: dict[str, ModelEntry] = {e.name: e for e in ENTRIES}
 _lock = threading.Lock()
