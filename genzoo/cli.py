@@ -54,8 +54,8 @@ def main(argv=None) -> int:
     except GenzooError as e:
         print(f"genzoo {command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:   # training's Interrupted says where the run was saved and how to go on
+        print(f"genzoo {command}: {e}" if str(e) else "interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `genzoo list | head`: the reader left; not an error worth a traceback
         sys.stderr.close()

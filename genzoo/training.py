@@ -46,6 +46,9 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -132,6 +135,30 @@ class TrainResult:
     seconds: float = 0.0
     model: object = None                          # the trained model (for GANs: the generator)
     eval_only: bool = False                       # steps=0: losses hold the starting model's evaluation
+    start_step: int = 0                           # the step this call started from (a resume: the saved one)
+    family: str = ""
+
+    @property
+    def trained_steps(self) -> int:
+        return 0 if self.eval_only else max(0, self.step - self.start_step)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training: the run was saved at the end of the step in progress (str() says how to go on)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else "interrupted"
+
+
+def summary(result: TrainResult, use: str) -> str:
+    """The one line every `genzoo train` ends with; `use` is the command that uses the trained model."""
+    if result.trained_steps == 0:
+        return (f"nothing to train: the {result.family} run in {result.out_dir} is at step {result.step} already, "
+                f"which --steps does not exceed; nothing was written (pass a larger --steps to train on)")
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
+    minutes, seconds = divmod(round(result.seconds), 60)
+    return (f"trained {result.family} to step {result.step} ({result.trained_steps} steps now, {minutes}:{seconds:02d} "
+            f"in all){': ' + losses if losses else ''}; saved to {result.out_dir} (use it: {use})")
 
 
 def eval_indices(n: int, seed: int, limit: int = 1024) -> torch.Tensor:
@@ -366,6 +393,8 @@ class Run:
             self.device = self.dist.device
             self.amp_dtype = resolve_precision(config.dtype, self.device)
             self.step = int(self.state["step"]) if self.state else 0
+            self.start_step = self.step
+            self._interrupted, self._sigint = False, None
             self.scalers: dict[str, torch.amp.GradScaler] = {}
             self.data_rng = torch.Generator().manual_seed(config.seed * 1_000_003 + 7 * self.dist.rank + 1)
             self.history, self._window, self._bar, self.total = [], {}, None, None
@@ -378,21 +407,40 @@ class Run:
             raise
 
     def __enter__(self):
+        # Ctrl-C asks for a save at the end of the step in progress (see save_due); a second one stops at once.
+        self._interrupted, self._sigint = False, None
+        if threading.current_thread() is threading.main_thread() and not self.eval_only:
+            self._sigint = signal.signal(signal.SIGINT, self._on_interrupt)
         return self
 
     def __exit__(self, *exc):
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
+            self._sigint = None
         if self._bar is not None:
             self._bar.close()
         self.dist.close()
         return False
+
+    def _on_interrupt(self, signum, frame):
+        if self._interrupted or self.total is None:   # a second Ctrl-C, or no step taken yet: stop now
+            raise KeyboardInterrupt
+        self._interrupted = True
+        print(f"\ninterrupted: saving the run at the end of this step (Ctrl-C again to stop without saving)",
+              file=sys.stderr, flush=True)
+
+    def interrupted(self) -> bool:
+        """Ctrl-C was pressed (on any rank: under torchrun every rank saves at the same step)."""
+        if self.dist.world > 1:
+            self._interrupted = self.dist.mean(float(self._interrupted)) > 0
+        return self._interrupted
 
     # -- folder rules
     def _check_folder(self, config) -> dict | None:
         state_path = self.out_dir / STATE_NAME
         if config.resume:
             if not state_path.is_file():
-                raise CheckpointError(f"cannot resume: no {STATE_NAME} in {self.out_dir} (start the run there "
-                                      f"without resume first, or check --out)")
+                raise CheckpointError(self._no_state_message())
             state = load_state(state_path)
             if state.get("family") != self.family:
                 raise CheckpointError(f"cannot resume {self.out_dir}: it holds a {state.get('family')} run, not "
@@ -409,6 +457,11 @@ class Run:
                               f"training run, a model or an evaluation's log.jsonl. Evaluate that run in place with resume (--resume; its folder "
                               f"is only read), or choose another --out; nothing was changed")
         if holds_run and not config.overwrite:
+            if not state_path.is_file() and (self.out_dir / LOG_NAME).is_file():
+                raise ConfigError(f"{self.out_dir} holds a run that stopped before its first save (a {LOG_NAME} but "
+                                  f"no {STATE_NAME}), so there is nothing to resume: start it again with --overwrite "
+                                  f"(overwrite=True; it removes only the run's own files), or choose another --out; "
+                                  f"nothing was changed")
             raise ConfigError(f"{self.out_dir} already holds a training run or model: resume it (--resume), choose "
                               f"another --out, or pass --overwrite to replace it; nothing was changed")
         if holds_run and self.dist.main:
@@ -417,6 +470,20 @@ class Run:
                 shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
         self.dist.barrier()
         return None
+
+    def _no_state_message(self) -> str:
+        where = self.out_dir
+        if not where.exists():
+            return f"cannot resume: {where} does not exist (no run there yet): start the run without --resume"
+        if (where / LOG_NAME).is_file():
+            return (f"cannot resume {where}: the run there stopped before its first save (a {LOG_NAME} but no "
+                    f"{STATE_NAME}); start it again with --overwrite (overwrite=True; it removes only the run's own "
+                    f"files), or choose another --out")
+        if (where / "config.json").is_file():
+            return (f"cannot resume {where}: it holds a model but no {STATE_NAME} (not a training run, or one "
+                    f"saved without its state); train it further in a new --out with --init-from where the family "
+                    f"has it, or start a run there with --overwrite")
+        return f"cannot resume: no {STATE_NAME} in {where} (no run there yet): start the run without --resume"
 
     def _truncate_log(self, step: int):
         """Drop log lines past the saved step: the interrupted part of the run is about to be redone."""
@@ -478,7 +545,7 @@ class Run:
     def save_due(self, step: int) -> bool:
         """A save every save_every steps, at the last step, and whenever a checkpoint is to be kept."""
         keep = self.config.keep_every
-        return self.due(step, self.config.save_every) or (keep > 0 and step % keep == 0)
+        return self.due(step, self.config.save_every) or (keep > 0 and step % keep == 0) or self.interrupted()
 
     def progress(self, total: int):
         """Start the progress bar (rank 0, if config.progress) for a run of `total` steps."""
@@ -528,6 +595,8 @@ class Run:
         Every rank must call it (the random states are gathered); only rank 0 writes."""
         rngs = self.dist.gather(rng_state(self.data_rng))
         if not self.dist.main:
+            if self._interrupted:
+                raise Interrupted(f"interrupted at step {step} (rank {self.dist.rank}): the run is saved by rank 0")
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         save_model(self.out_dir)
@@ -540,6 +609,9 @@ class Run:
         if self.config.keep_every and step % self.config.keep_every == 0:
             save_model(self.out_dir / CHECKPOINTS_DIR / f"step-{step}")
         plot_losses(self.out_dir / LOG_NAME, self.out_dir / PLOT_NAME)
+        if self._interrupted:
+            raise Interrupted(f"interrupted at step {step}: the run is saved in {self.out_dir}; continue it with "
+                              f"`genzoo train {self.family} --out {self.out_dir} --resume` (library: resume=True)")
 
     def evaluation(self, metrics: dict, model=None) -> TrainResult:
         """steps=0: record the starting model's evaluation (metrics: name -> number, averaged over ranks), print it,
@@ -564,7 +636,8 @@ class Run:
     def result(self, model=None) -> TrainResult:
         last = self.history[-1] if self.history else {}
         losses = {k: v for k, v in last.items() if k not in ("step", "lr", "seconds", "epoch")}
-        return TrainResult(self.out_dir, self.step, losses, self.history, self.seconds, model)
+        return TrainResult(self.out_dir, self.step, losses, self.history, self.seconds, model,
+                           start_step=self.start_step, family=self.family)
 
 
 # --- the loss plot ----------------------------------------------------------------------------------------------

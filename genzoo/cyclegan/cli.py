@@ -46,7 +46,7 @@ def translate(argv) -> int:
 
 
 def train(argv) -> int:
-    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args, summary
     from .train import MODES, TrainConfig, train as run_training
 
     defaults = TrainConfig()
@@ -89,8 +89,7 @@ def train(argv) -> int:
     result = run_training(config_from_args(TrainConfig, args, size=size))
     if result.eval_only:  # --steps 0: the evaluation was printed, nothing saved
         return 0
-    print(f"saved to {result.out_dir} (genzoo translate {result.out_dir} in.png out.png; samples in "
-          f"{result.out_dir}/samples)")
+    print(summary(result, f"genzoo translate {result.out_dir} in.png out.png"))
     return 0
 
 

@@ -89,7 +89,7 @@ def sample(argv) -> int:
 
 
 def train(argv) -> int:
-    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args, summary
     from .train import LOSSES, TrainConfig, train as run
 
     defaults = TrainConfig()
@@ -122,7 +122,7 @@ def train(argv) -> int:
     result = run(cfg)
     if result.eval_only:  # --steps 0: the evaluation was printed, nothing saved
         return 0
-    print(f"trained {result.step} steps -> {result.out_dir} (sample it: genzoo sample {result.out_dir})")
+    print(summary(result, f"genzoo sample {result.out_dir}"))
     return 0
 
 

@@ -117,7 +117,7 @@ def write_output(out: torch.Tensor, path, nrow=None, argmax: bool = False, overw
 
 
 def train(argv) -> int:
-    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args, summary
     from .models import PRESETS
     from .train import TrainConfig
     from .train import train as run_training
@@ -149,9 +149,7 @@ def train(argv) -> int:
     result = run_training(config_from_args(TrainConfig, args, size=size))
     if result.eval_only:  # --steps 0: the evaluation was printed, nothing saved
         return 0
-    losses = ", ".join(f"{k} {v:.3f}" for k, v in result.losses.items() if k in ("loss_d", "loss_g"))
-    print(f"trained {result.step} steps: {losses}. Run folder: {result.out_dir} "
-          f"(genzoo sample {result.out_dir} --out grid.png)")
+    print(summary(result, f"genzoo sample {result.out_dir}"))
     return 0
 
 

@@ -183,7 +183,7 @@ def _decode_precision(dtype, quantize, device):
 
 
 def train(argv: list[str]) -> int:
-    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args, summary
     from .train import TrainConfig
     from .train import train as run_training
 
@@ -203,9 +203,7 @@ def train(argv: list[str]) -> int:
     args = parse_args(parser, argv)
     result = run_training(config_from_args(TrainConfig, args))
     if int(os.environ.get("RANK", "0")) == 0 and not result.eval_only:  # an evaluation (--steps 0) printed itself
-        losses = ", ".join(f"{k} {v:.4f}" for k, v in result.losses.items())
-        print(f"step {result.step}: {losses} ({result.seconds:.0f} s); saved to {result.out_dir} "
-              f"(genzoo generate --model {result.out_dir})")
+        print(summary(result, f"genzoo generate {result.out_dir}"))
     return 0
 
 

@@ -207,7 +207,7 @@ def _size(values):
 
 
 def train(argv) -> int:
-    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args
+    from ..training import HelpFormatter, add_common_arguments, config_from_args, parse_args, summary
     from .train import TrainConfig, train as train_loop
 
     defaults = TrainConfig()
@@ -236,8 +236,7 @@ def train(argv) -> int:
     result = train_loop(config_from_args(TrainConfig, args, size=_size(args.size), widths=widths))
     if result.eval_only:  # --steps 0: the evaluation was printed, nothing saved
         return 0
-    print(f"step {result.step}: saved to {result.out_dir} (genzoo sample {result.out_dir}; "
-          f"genzoo.vae.from_pretrained({str(result.out_dir)!r}))")
+    print(summary(result, f"genzoo sample {result.out_dir}"))
     return 0
 
 
