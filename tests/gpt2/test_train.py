@@ -110,7 +110,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
            "--device", "cpu", "--no-progress"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.count("step 8:") == 1  # only rank 0 reports and saves
+    assert done.stdout.count("trained gpt2 to step 8") == 1  # only rank 0 reports and saves
     state = torch.load(tmp_path / STATE_NAME, weights_only=True)
     assert state["step"] == 8 and len(state["rng"]) == 2
     assert not torch.equal(state["rng"][0]["data"], state["rng"][1]["data"])  # each rank its own batches
